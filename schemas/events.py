@@ -1,0 +1,159 @@
+"""The wire events of ../shared/spec/events.md (version 1) as pydantic models.
+
+Wire models accept unknown extra fields (the contract promises forward compatibility) but are
+strict about the types of the fields they know: a ticket id sent as a number is a producer bug
+we dead-letter rather than guess at. ``occurred_at`` becomes UTC epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, ClassVar, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
+
+ID_MAX = 128
+TEXT_MAX = 4000
+
+Id = Annotated[StrictStr, Field(min_length=1, max_length=ID_MAX)]
+Text = Annotated[StrictStr, Field(max_length=TEXT_MAX)]
+Channel = Literal["phone", "chat", "email", "web", "onsite"]
+Priority = Literal["P1", "P2", "P3", "P4"]
+Dimension = Literal["compliance", "attitude", "collaboration", "training", "knowledge", "review360"]
+AssessorRole = Literal["supervisor", "peer", "subordinate", "customer", "self"]
+PERIOD_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def _epoch_ms(value: object) -> int:
+    """RFC 3339 with an offset, or integer epoch milliseconds; anything else is refused."""
+    if isinstance(value, bool):
+        raise ValueError("must be an RFC 3339 timestamp with offset or integer epoch milliseconds")
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp with offset or integer epoch milliseconds")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not an RFC 3339 timestamp: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp without offset is ambiguous: {value[:40]!r}")
+    return (parsed - _EPOCH) // _MILLISECOND
+
+
+EpochMs = Annotated[int, BeforeValidator(_epoch_ms)]
+
+
+class WireEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: Id
+    occurred_at: EpochMs
+    source: Annotated[StrictStr, Field(max_length=ID_MAX)] | None = None
+
+
+class TicketOpened(WireEvent):
+    kind: ClassVar[str] = "opened"
+    ticket_id: Id
+    customer_id: Id
+    channel: Channel
+    priority: Priority
+    category: Id
+    team_id: Id | None = None
+    assignee_id: Id | None = None
+    requires_onsite: StrictBool = False
+    product: Id | None = None
+
+
+class TicketFirstResponse(WireEvent):
+    kind: ClassVar[str] = "first_response"
+    ticket_id: Id
+    engineer_id: Id
+    channel: Channel | None = None
+
+
+class TicketEscalated(WireEvent):
+    kind: ClassVar[str] = "escalated"
+    ticket_id: Id
+    from_engineer_id: Id
+    to_engineer_id: Id | None = None
+    tier: Annotated[StrictStr, Field(max_length=ID_MAX)] | int | None = None
+    reason: Text | None = None
+
+
+class TicketOnsiteArrived(WireEvent):
+    kind: ClassVar[str] = "onsite_arrived"
+    ticket_id: Id
+    engineer_id: Id
+
+
+class TicketResolved(WireEvent):
+    kind: ClassVar[str] = "resolved"
+    ticket_id: Id
+    engineer_id: Id
+    resolution_code: Annotated[StrictStr, Field(max_length=ID_MAX)] | None = None
+
+
+class TicketReopened(WireEvent):
+    kind: ClassVar[str] = "reopened"
+    ticket_id: Id
+    reason: Text | None = None
+
+
+class SurveySubmitted(WireEvent):
+    kind: ClassVar[str] = "survey"
+    ticket_id: Id
+    csat: Annotated[int, Field(strict=True, ge=1, le=5)]
+    nps: Annotated[int, Field(strict=True, ge=0, le=10)] | None = None
+    comment: Text | None = None
+
+
+class ComplaintFiled(WireEvent):
+    kind: ClassVar[str] = "complaint"
+    engineer_id: Id
+    severity: Literal["minor", "major"]
+    ticket_id: Id | None = None
+    reason: Text | None = None
+
+
+class AssessmentRecorded(WireEvent):
+    kind: ClassVar[str] = "assessment"
+    engineer_id: Id
+    dimension: Dimension
+    score: Annotated[float, Field(strict=True, ge=0, le=100)]
+    assessor_role: AssessorRole
+    assessor_id: Id | None = None
+    period: Annotated[StrictStr, Field(pattern=PERIOD_PATTERN)] | None = None
+    comment: Text | None = None
+
+
+TicketEvent = Union[
+    TicketOpened,
+    TicketFirstResponse,
+    TicketEscalated,
+    TicketOnsiteArrived,
+    TicketResolved,
+    TicketReopened,
+    SurveySubmitted,
+]
+Event = Union[TicketEvent, ComplaintFiled, AssessmentRecorded]
+
+# Topic name (without the configured prefix) -> model. The names are the public contract.
+TOPIC_MODELS: dict[str, type[WireEvent]] = {
+    "ticket-opened": TicketOpened,
+    "ticket-first-response": TicketFirstResponse,
+    "ticket-escalated": TicketEscalated,
+    "ticket-onsite-arrived": TicketOnsiteArrived,
+    "ticket-resolved": TicketResolved,
+    "ticket-reopened": TicketReopened,
+    "survey-submitted": SurveySubmitted,
+    "complaint-filed": ComplaintFiled,
+    "assessment-recorded": AssessmentRecorded,
+}
+EVENT_TOPICS = tuple(TOPIC_MODELS)
+TICKET_TOPICS = tuple(t for t, m in TOPIC_MODELS.items() if "ticket_id" in m.model_fields
+                      and m.model_fields["ticket_id"].is_required())
+DLQ_TOPIC = "events-dlq"
+ROSTER_TOPIC = "engineer-roster"

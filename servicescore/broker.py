@@ -1,0 +1,443 @@
+"""A local single-node Kafka broker (KRaft, broker and controller in one JVM) for development
+and tests, run from the jars Maven fetches with ``deploy/kafka/pom.xml``.
+
+Everything of one broker lives in its *home* folder::
+
+    home/server.properties   written from deploy/kafka/server.properties.template on each start
+    home/data/               log.dirs (and the KRaft metadata log), formatted once
+    home/logs/server.log     the broker's log (deploy/kafka/log4j2.xml)
+    home/logs/stdout.log     the JVM's stdout and stderr (JVM start-up errors land here)
+    home/kafka.pid           the pid (and process group) of the running broker
+
+No settings are read from the environment: the caller passes every value in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from servicescore.errors import BrokerError
+
+HOST = "127.0.0.1"
+KAFKA_JAR_GLOB = "kafka_2.13-*.jar"
+MAVEN_TIMEOUT_S = 1800
+FORMAT_TIMEOUT_S = 120
+JVM_FLAGS = (
+    "-XX:+UseSerialGC",  # one small heap, few GC threads
+    "-XX:TieredStopAtLevel=1",  # C1 only: faster start-up, plenty for a test broker
+    "-Djava.awt.headless=true",
+)
+_LOG_ENTRY = re.compile(r"^\[[^\]]+\] (ERROR|FATAL) (.*?)(?: \([\w.$]+\))?$")
+
+
+# --------------------------------------------------------------------------- jars
+
+
+def ensure_jars(lib_dir: Path, pom: Path) -> None:
+    """Fetch the broker's class path into ``lib_dir`` with Maven unless it is there already."""
+    if _has_kafka_jar(lib_dir):
+        return
+    mvn = _require_tool("mvn", "Maven is needed to fetch the Kafka broker")
+    _require_tool("java", "Java 17+ is needed to run the Kafka broker")
+    if not pom.is_file():
+        raise BrokerError(f"cannot fetch the Kafka broker: {pom} does not exist")
+    lib_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=lib_dir.parent, prefix=".kafka-fetch-") as tmp:
+        _run_maven(mvn, pom, Path(tmp))
+        _move_jars(Path(tmp), lib_dir)
+
+
+def _has_kafka_jar(lib_dir: Path) -> bool:
+    return lib_dir.is_dir() and any(lib_dir.glob(KAFKA_JAR_GLOB))
+
+
+def _require_tool(name: str, why: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise BrokerError(f"{why}, but `{name}` is not on PATH")
+    return found
+
+
+def _run_maven(mvn: str, pom: Path, out_dir: Path) -> None:
+    cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+           "-DincludeScope=runtime", f"-DoutputDirectory={out_dir}"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise BrokerError(f"fetching the Kafka broker with Maven timed out after {MAVEN_TIMEOUT_S} s")
+    if done.returncode != 0 or not any(out_dir.glob(KAFKA_JAR_GLOB)):
+        reason = _maven_reason(done.stdout + "\n" + done.stderr)
+        raise BrokerError(f"fetching the Kafka broker with Maven failed: {reason}")
+
+
+def _maven_reason(output: str) -> str:
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    errors = [ln.removeprefix("[ERROR]").strip() for ln in lines if ln.startswith("[ERROR]")]
+    errors = [ln for ln in errors if ln]
+    if errors:
+        return errors[0]
+    return lines[-1] if lines else "no output (is the pom valid?)"
+
+
+def _move_jars(src: Path, lib_dir: Path) -> None:
+    """Move the fetched jars in, the kafka jar last: its presence marks a complete class path."""
+    lib_dir.mkdir(parents=True, exist_ok=True)
+    jars = sorted(src.glob("*.jar"), key=lambda p: p.match(KAFKA_JAR_GLOB))
+    for jar in jars:
+        os.replace(jar, lib_dir / jar.name)
+
+
+# --------------------------------------------------------------------------- ports
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _port_open(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _port_taken(port: int) -> bool:
+    """Whether binding ``port`` fails (someone listens on it or holds it bound)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT leftovers
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs a Kafka broker (not a zombie, not a recycled pid)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no procfs: trust the signal check
+    return b"kafka.Kafka" in cmdline
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _run_async(make_coro) -> object:
+    """Run ``make_coro()`` to completion, also when called from inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make_coro())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coro())).result()
+
+
+async def _metadata_ok(bootstrap: str, timeout_s: float) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    timeout_ms = max(1000, int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+        return bool(cluster.get("brokers"))
+    except Exception:  # noqa: BLE001 - not ready yet, the caller retries
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+# --------------------------------------------------------------------------- logs
+
+
+def _read_from(path: Path, offset: int) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            return fh.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _first_error(text: str) -> str | None:
+    """The first ERROR/FATAL entry of a Kafka log, with the exception line that follows it."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        match = _LOG_ENTRY.match(line)
+        if not match:
+            continue
+        message = match.group(2).strip()
+        after = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if after and not after.startswith("[") and not after.startswith("at "):
+            message = f"{message}: {after}"
+        return message
+    return None
+
+
+def _last_line(text: str) -> str | None:
+    noise = ("Unable to register Log4j shutdown hook",)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not any(n in ln for n in noise)]
+    return lines[-1] if lines else None
+
+
+# --------------------------------------------------------------------------- the broker
+
+
+class LocalKafka:
+    """One local broker whose config, data, logs and pid file live in ``home``."""
+
+    def __init__(self, home: Path, lib_dir: Path, pom: Path, port: int = 9092,
+                 controller_port: int | None = None, heap: str = "512m") -> None:
+        self.home = Path(home).resolve()
+        self.lib_dir = Path(lib_dir).resolve()
+        self.pom = Path(pom).resolve()
+        self.port = port
+        self.controller_port = controller_port or _other_free_port(port)
+        self.heap = heap
+        self._initial_heap = _initial_heap(heap)  # validates the heap size early
+        self.bootstrap = f"{HOST}:{port}"
+        self._proc: subprocess.Popen | None = None
+        self._log_offsets = (0, 0)  # where this start's part of the logs begins
+
+    # -- paths
+    @property
+    def config_file(self) -> Path:
+        return self.home / "server.properties"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def log_file(self) -> Path:
+        return self.logs_dir / "server.log"
+
+    @property
+    def stdout_file(self) -> Path:
+        return self.logs_dir / "stdout.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "kafka.pid"
+
+    # -- public API
+    def start(self, timeout: float = 90) -> str:
+        """Start the broker (or find it running) and return its bootstrap address."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            self._log_offsets = (self._size(self.log_file), self._size(self.stdout_file))
+            pid = self._running_pid()
+            spawned = pid is None
+            if spawned:
+                pid = self._launch()
+            self._wait_ready(pid, time.monotonic() + timeout, stop_on_timeout=spawned)
+        return self.bootstrap
+
+    def stop(self, timeout: float = 30) -> bool:
+        """Stop the broker: SIGTERM its process group, then SIGKILL. Whether it was running."""
+        pid = self._running_pid()
+        if pid is not None:
+            _kill_group(pid, signal.SIGTERM)
+            if not self._wait_exit(pid, timeout):
+                _kill_group(pid, signal.SIGKILL)
+                self._wait_exit(pid, 10)
+        self.pid_file.unlink(missing_ok=True)
+        self._proc = None
+        return pid is not None
+
+    def status(self) -> dict:
+        """``running`` means the process is alive and its port accepts connections."""
+        pid = self._running_pid()
+        return {"running": pid is not None and _port_open(self.port), "pid": pid,
+                "bootstrap": self.bootstrap, "log": str(self.log_file), "home": str(self.home)}
+
+    # -- starting
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise starts of the same home across processes."""
+        with (self.home / ".start.lock").open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def _launch(self) -> int:
+        self._check_ports_free()
+        ensure_jars(self.lib_dir, self.pom)
+        java = _require_tool("java", "Java 17+ is needed to run the Kafka broker")
+        self._write_config()
+        self._format_storage(java)
+        return self._spawn(java)
+
+    def _check_ports_free(self) -> None:
+        for name, port in (("broker", self.port), ("controller", self.controller_port)):
+            if _port_taken(port):
+                raise BrokerError(f"cannot start Kafka: {name} port {HOST}:{port} is already in use "
+                                  "(another broker running? choose another port)")
+
+    def _write_config(self) -> None:
+        template = self.pom.parent / "server.properties.template"
+        text = string.Template(template.read_text(encoding="utf-8")).substitute(
+            port=self.port, controller_port=self.controller_port, data_dir=self.data_dir)
+        self.config_file.write_text(text, encoding="utf-8")
+
+    def _jvm_base(self, java: str) -> list[str]:
+        log4j = self.pom.parent / "log4j2.xml"
+        return [java, *JVM_FLAGS, f"-Dlog4j2.configurationFile={log4j}",
+                f"-Dkafka.logs.dir={self.logs_dir}", "-cp", str(self.lib_dir / "*")]
+
+    def _format_storage(self, java: str) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [*self._jvm_base(java), "-Xmx256m", "kafka.tools.StorageTool", "format",
+               "-t", _cluster_id(), "-c", str(self.config_file)]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise BrokerError(f"formatting Kafka storage in {self.data_dir} timed out")
+        if done.returncode != 0:
+            reason = _last_line(done.stdout + "\n" + done.stderr) or f"exit code {done.returncode}"
+            raise BrokerError(f"formatting Kafka storage in {self.data_dir} failed: {reason}")
+
+    def _spawn(self, java: str) -> int:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [*self._jvm_base(java), f"-Xmx{self.heap}", f"-Xms{self._initial_heap}",
+               "kafka.Kafka", str(self.config_file)]
+        with self.stdout_file.open("ab") as out:
+            self._proc = subprocess.Popen(cmd, cwd=self.home, stdin=subprocess.DEVNULL, stdout=out,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid_file.write_text(f"{self._proc.pid}\n")
+        return self._proc.pid
+
+    @staticmethod
+    def _size(path: Path) -> int:
+        return path.stat().st_size if path.exists() else 0
+
+    # -- waiting
+    def _wait_ready(self, pid: int, deadline: float, stop_on_timeout: bool) -> None:
+        while True:
+            self._check_alive(pid)
+            if _port_open(self.port) and self._answers_metadata(deadline):
+                return
+            if time.monotonic() >= deadline:
+                if stop_on_timeout:
+                    self.stop(timeout=10)
+                raise BrokerError(f"Kafka did not become ready on {self.bootstrap} in time; "
+                                  f"see {self.log_file}: {self._failure_line()}")
+            time.sleep(0.1)
+
+    def _answers_metadata(self, deadline: float) -> bool:
+        wait_s = min(2.0, max(deadline - time.monotonic(), 0.5))
+        return bool(_run_async(lambda: _metadata_ok(self.bootstrap, wait_s)))
+
+    def _check_alive(self, pid: int) -> None:
+        if self._proc is not None and self._proc.pid == pid:
+            code = self._proc.poll()
+            alive = code is None
+        else:
+            code, alive = None, _pid_alive(pid)
+        if not alive:
+            self.pid_file.unlink(missing_ok=True)
+            self._proc = None
+            where = self.stdout_file if self._failure_in_stdout() else self.log_file
+            how = f" with exit code {code}" if code is not None else ""
+            raise BrokerError(f"Kafka exited during start-up{how}; "
+                              f"see {where}: {self._failure_line()}")
+
+    def _wait_exit(self, pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.pid == pid:
+                if self._proc.poll() is not None:
+                    return True
+            elif not _pid_alive(pid):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _running_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        if self._proc is not None and self._proc.pid == pid:
+            return pid if self._proc.poll() is None else None
+        return pid if _pid_alive(pid) else None
+
+    # -- explaining failures
+    def _new_log_text(self) -> tuple[str, str]:
+        log_off, out_off = self._log_offsets
+        return _read_from(self.log_file, log_off), _read_from(self.stdout_file, out_off)
+
+    def _failure_in_stdout(self) -> bool:
+        log_text, out_text = self._new_log_text()
+        return _first_error(log_text) is None and _last_line(out_text) is not None
+
+    def _failure_line(self) -> str:
+        log_text, out_text = self._new_log_text()
+        return (_first_error(log_text) or _last_line(out_text) or _last_line(log_text)
+                or "the log is empty")
+
+
+def _other_free_port(port: int) -> int:
+    while (candidate := free_port()) == port:
+        pass
+    return candidate
+
+
+def _cluster_id() -> str:
+    """A new cluster id as ``StorageTool random-uuid`` makes it (base64url UUID, no padding),
+    without starting a JVM for it."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
+
+
+def _initial_heap(heap: str) -> str:
+    """-Xms: 256m, or the whole heap when that is smaller."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    match = re.fullmatch(r"(\d+)([kmgKMG]?)", heap.strip())
+    if not match:
+        raise BrokerError(f"invalid Kafka heap size {heap!r} (use e.g. 512m or 1g)")
+    size = int(match.group(1)) * units.get(match.group(2).lower(), 1)
+    return heap if size < 256 << 20 else "256m"

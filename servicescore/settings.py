@@ -1,0 +1,144 @@
+"""The one settings object: environment variables prefixed SERVICESCORE_ (or a .env file).
+
+Read once at the entry point (``load_settings``) and passed down as plain values; library code
+never reads ``os.environ``. Secrets are ``SecretStr`` and print masked.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from servicescore.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = Path(".data")
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SERVICESCORE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    topic_prefix: str = ""
+    partitions: int = Field(6, ge=1, le=1000)
+    app_id: str = "servicescore"
+
+    # Storage: the embedded engine (chdb:///folder) by default, or http(s)://user:pw@host:8123/db
+    clickhouse_dsn: SecretStr | None = None
+    clickhouse_database: str = "servicescore"
+    data_dir: Path = DEFAULT_DATA_DIR
+
+    # Local broker for development (servicescore kafka start)
+    kafka_home: Path | None = None
+    kafka_lib: Path = ROOT / ".cache" / "kafka" / "lib"
+    kafka_heap: str = "512m"
+
+    # Service
+    api: str = "127.0.0.1:8080"
+    api_token: SecretStr | None = None
+    scheme: Path | None = None
+
+    # Business time
+    timezone: str = "Asia/Shanghai"
+    work_hours: dict[str, list[str]] = Field(
+        default_factory=lambda: {d: ["09:00-18:00"] for d in DAY_NAMES[:5]}
+    )
+    holidays: list[date] = Field(default_factory=list)
+    workdays: list[date] = Field(default_factory=list)
+    sla_clock: Literal["calendar", "business"] = "calendar"
+    frt_targets_s: dict[str, float] = Field(
+        default_factory=lambda: {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400}
+    )
+    onsite_targets_s: dict[str, float] = Field(
+        default_factory=lambda: {"P1": 4 * 3600, "P2": 8 * 3600, "P3": 24 * 3600, "P4": 72 * 3600}
+    )
+    review_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "supervisor": 0.4, "peer": 0.3, "customer": 0.2, "subordinate": 0.1, "self": 0.0
+        }
+    )
+
+    # Sink
+    sink_batch_rows: int = Field(1000, ge=1)
+    sink_batch_seconds: float = Field(1.0, gt=0)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+    @field_validator("work_hours")
+    @classmethod
+    def _valid_hours(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for day, spans in value.items():
+            if day not in DAY_NAMES:
+                raise ValueError(f"unknown weekday {day!r} (use {', '.join(DAY_NAMES)})")
+            for span in spans:
+                if not _HOURS.match(span) or span[:5] >= span[6:]:
+                    raise ValueError(f"bad working hours {span!r} for {day} (use HH:MM-HH:MM)")
+        return value
+
+    @field_validator("frt_targets_s", "onsite_targets_s")
+    @classmethod
+    def _all_priorities(cls, value: dict[str, float]) -> dict[str, float]:
+        missing = {"P1", "P2", "P3", "P4"} - set(value)
+        if missing:
+            raise ValueError(f"missing target for {', '.join(sorted(missing))}")
+        return value
+
+    @property
+    def dsn(self) -> str:
+        if self.clickhouse_dsn is not None:
+            return self.clickhouse_dsn.get_secret_value()
+        return f"chdb:///{(self.data_dir / 'clickhouse').resolve().as_posix().lstrip('/')}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn.startswith("chdb:")
+
+    @property
+    def kafka_folder(self) -> Path:
+        return self.kafka_home or (self.data_dir / "kafka")
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def masked(self) -> dict:
+        """Every setting, secrets masked (a DSN's password too), for printing."""
+        shown = self.model_dump(mode="json")
+        shown["clickhouse_dsn"] = re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", self.dsn)
+        for key in ("kafka_sasl_password", "api_token"):
+            shown[key] = "***" if getattr(self, key) else None
+        return shown
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment; a bad value raises ConfigError naming it in one line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        name = "SERVICESCORE_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigError(f"{name}: {first['msg'].removeprefix('Value error, ')}") from None

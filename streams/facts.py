@@ -1,0 +1,134 @@
+"""From a ticket's state to its facts, and from two fact sets to what must be sent.
+
+A fact is a row for one ClickHouse table (``schemas/facts.py`` names the columns) plus
+``kind``, ``v`` (the version: the number of distinct events in the ticket state, which only
+grows) and ``del`` (1 for a tombstone). The sink upserts by key and version, so sending a fact
+twice, or an older version after a newer one, changes nothing.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import orjson
+
+from streams import ticket
+from streams.calendar import WorkCalendar
+from streams.episode import Lifecycle, walk
+from streams.resolution import (
+    duration_s,
+    first_contact,
+    owner,
+    reopened_within,
+    survey_credit,
+)
+
+
+def ticket_facts(state: dict, calendar: WorkCalendar) -> dict[str, dict]:
+    """Every fact of a ticket, by fact key; empty while its opened event is held back."""
+    events = ticket.ordered(state)
+    opened = ticket.opened(events)
+    if opened is None:
+        return {}
+    life = walk(opened, events)
+    facts = [_ticket_row(life, calendar)]
+    facts += [_resolution(life, ep, calendar) for ep in life.resolutions()]
+    facts += [_survey(life, rec) for rec in life.surveys]
+    facts += [_escalation(life, rec, number) for rec, number in life.escalations]
+    return {fact_key(f): f for f in facts}
+
+
+def fact_key(fact: dict) -> str:
+    kind = fact["kind"]
+    if kind == "ticket":
+        parts = [kind, fact["ticket_id"]]
+    elif kind in ("resolution", "repeat"):
+        parts = [kind, fact["ticket_id"], fact["episode"]]
+    else:
+        parts = [kind, fact["event_id"]]
+    return orjson.dumps(parts).decode()
+
+
+def tombstone(key: str) -> dict:
+    kind, *ids = orjson.loads(key)
+    names = {"ticket": ("ticket_id",), "resolution": ("ticket_id", "episode"),
+             "repeat": ("ticket_id", "episode")}.get(kind, ("event_id",))
+    return {"kind": kind, "del": 1, **dict(zip(names, ids, strict=True))}
+
+
+def digest(fact: dict) -> int:
+    return zlib.crc32(orjson.dumps(fact, option=orjson.OPT_SORT_KEYS))
+
+
+def changes(emitted: dict[str, int], facts: dict[str, dict], version: int) -> list[dict]:
+    """The facts to send so the sink matches ``facts``; updates ``emitted`` (key -> digest)."""
+    out = []
+    for key, fact in facts.items():
+        d = digest(fact)
+        if emitted.get(key) != d:
+            emitted[key] = d
+            out.append({**fact, "v": version, "del": 0})
+    for key in [k for k in emitted if k not in facts]:
+        del emitted[key]
+        out.append({**tombstone(key), "v": version})
+    return out
+
+
+def _ms_duration(start: int, end: int, calendar: WorkCalendar) -> tuple[float, float]:
+    return duration_s(start, end), calendar.working_seconds(start, end)
+
+
+def _ticket_row(life: Lifecycle, calendar: WorkCalendar) -> dict:
+    o = life.opened
+    row = {
+        "kind": "ticket", "ticket_id": o["ticket_id"], "customer_id": o["customer_id"],
+        "category": o["category"], "priority": o["priority"], "channel": o["channel"],
+        "team_id": o.get("team_id"), "assignee_id": o.get("assignee_id"),
+        "requires_onsite": bool(o.get("requires_onsite")), "opened_at": o["t"],
+        "status": "open" if life.is_open else "resolved", "episodes": len(life.episodes),
+        "episode_start": life.episodes[-1].start_ms, "owner_id": owner(life),
+        "escalations": len(life.escalations),
+        "first_response_at": None, "first_responder_id": None, "frt_s": None, "frt_bh_s": None,
+        "onsite_at": None, "onsite_engineer_id": None, "onsite_s": None, "onsite_bh_s": None,
+    }
+    if life.first_response is not None:
+        fr = life.first_response
+        row["first_response_at"], row["first_responder_id"] = fr["t"], fr["engineer_id"]
+        row["frt_s"], row["frt_bh_s"] = _ms_duration(o["t"], fr["t"], calendar)
+    if life.onsite is not None:
+        arrival = life.onsite
+        row["onsite_at"], row["onsite_engineer_id"] = arrival["t"], arrival["engineer_id"]
+        row["onsite_s"], row["onsite_bh_s"] = _ms_duration(o["t"], arrival["t"], calendar)
+    return row
+
+
+def _resolution(life: Lifecycle, episode, calendar: WorkCalendar) -> dict:
+    resolved = episode.resolution
+    aht, aht_bh = _ms_duration(episode.start_ms, resolved["t"], calendar)
+    return {
+        "kind": "resolution", "ticket_id": life.opened["ticket_id"], "episode": episode.number,
+        "engineer_id": resolved["engineer_id"], "resolved_at": resolved["t"],
+        "episode_start": episode.start_ms, "aht_s": aht, "aht_bh_s": aht_bh,
+        "escalated": bool(episode.escalations), "fcr": first_contact(life, episode),
+        "reopened_7d": reopened_within(life, resolved["t"], 7),
+        "reopened_30d": reopened_within(life, resolved["t"], 30),
+        "customer_id": life.opened["customer_id"], "category": life.opened["category"],
+        "priority": life.opened["priority"],
+    }
+
+
+def _survey(life: Lifecycle, rec: dict) -> dict:
+    engineer, rule = survey_credit(life, rec["t"])
+    return {
+        "kind": "survey", "event_id": rec["id"], "ticket_id": rec["ticket_id"],
+        "submitted_at": rec["t"], "engineer_id": engineer, "credited_by": rule,
+        "csat": rec["csat"], "nps": rec.get("nps"),
+    }
+
+
+def _escalation(life: Lifecycle, rec: dict, number: int) -> dict:
+    return {
+        "kind": "escalation", "event_id": rec["id"], "ticket_id": rec["ticket_id"],
+        "engineer_id": rec["from_engineer_id"], "to_engineer_id": rec.get("to_engineer_id"),
+        "escalated_at": rec["t"], "episode": number,
+    }

@@ -1,0 +1,1 @@
+"""pytest plugins of the servicescore test suite (listed in tests/conftest.py)."""
