@@ -43,6 +43,7 @@ JVM_FLAGS = (
     "-XX:TieredStopAtLevel=1",  # C1 only: faster start-up, plenty for a test broker
     "-Djava.awt.headless=true",
 )
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LOG_ENTRY = re.compile(r"^\[[^\]]+\] (ERROR|FATAL) (.*?)(?: \([\w.$]+\))?$")
 
 
@@ -75,7 +76,7 @@ def _require_tool(name: str, why: str) -> str:
 
 
 def _run_maven(mvn: str, pom: Path, out_dir: Path) -> None:
-    cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+    cmd = [mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(pom), "dependency:copy-dependencies",
            "-DincludeScope=runtime", f"-DoutputDirectory={out_dir}"]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S)
@@ -87,11 +88,12 @@ def _run_maven(mvn: str, pom: Path, out_dir: Path) -> None:
 
 
 def _maven_reason(output: str) -> str:
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    lines = [_ANSI.sub("", ln).strip() for ln in output.splitlines()]
+    lines = [ln for ln in lines if ln]
     errors = [ln.removeprefix("[ERROR]").strip() for ln in lines if ln.startswith("[ERROR]")]
     errors = [ln for ln in errors if ln]
     if errors:
-        return errors[0]
+        return errors[0].removesuffix("-> [Help 1]").strip()
     return lines[-1] if lines else "no output (is the pom valid?)"
 
 
@@ -228,6 +230,8 @@ class LocalKafka:
         self.pom = Path(pom).resolve()
         self.port = port
         self.controller_port = controller_port or _other_free_port(port)
+        if self.controller_port == port:
+            raise BrokerError(f"the Kafka broker and controller ports must differ (both {port})")
         self.heap = heap
         self._initial_heap = _initial_heap(heap)  # validates the heap size early
         self.bootstrap = f"{HOST}:{port}"

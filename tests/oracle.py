@@ -16,7 +16,7 @@ import json
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
@@ -622,10 +622,10 @@ def collect_samples(events: list[Event], config: OracleConfig) -> Samples:
 
 def group_in_window(samples: Samples, from_ms: int, to_ms: int, key_of) -> dict[Any, Samples]:
     groups: dict[Any, Samples] = defaultdict(Samples)
-    for name in Samples.__dataclass_fields__:
-        for sample in getattr(samples, name):
+    for kind in fields(Samples):
+        for sample in getattr(samples, kind.name):
             if from_ms <= sample.t < to_ms:
-                getattr(groups[key_of(sample.engineer)], name).append(sample)
+                getattr(groups[key_of(sample.engineer)], kind.name).append(sample)
     return dict(groups)
 
 

@@ -34,7 +34,7 @@ START_TIMEOUT_S = 120
 
 def local_kafka(home: Path) -> LocalKafka:
     """A LocalKafka in ``home`` on free ports, using the repository's jars and pom."""
-    return LocalKafka(home, LIB_DIR, POM, port=free_port(), controller_port=free_port())
+    return LocalKafka(home, LIB_DIR, POM, port=free_port())  # controller: another free port
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,40 @@
+"""Every Prometheus metric in one object, on an injected registry (tests build a fresh one)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    __slots__ = (
+        "registry", "events", "dead_letters", "facts", "held", "sink_rows", "sink_batches",
+        "sink_failures", "sink_insert_seconds", "event_lag_seconds", "kpi_freshness_seconds",
+    )
+
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events = Counter("servicescore_events_total", "Events read, by topic and outcome",
+                              ["topic", "outcome"], registry=r)
+        self.dead_letters = Counter("servicescore_dead_letters_total",
+                                    "Messages refused to events-dlq, by source topic",
+                                    ["topic"], registry=r)
+        self.facts = Counter("servicescore_facts_emitted_total", "Facts sent to the sink, by kind",
+                             ["kind"], registry=r)
+        self.held = Gauge("servicescore_tickets_held", "Tickets whose ticket-opened has not "
+                          "arrived yet (their events are held)", registry=r)
+        self.sink_rows = Counter("servicescore_sink_rows_total", "Rows inserted, by table",
+                                 ["table"], registry=r)
+        self.sink_batches = Counter("servicescore_sink_batches_total", "Batches committed",
+                                    registry=r)
+        self.sink_failures = Counter("servicescore_sink_failures_total",
+                                     "Failed inserts (retried with backoff)", registry=r)
+        self.sink_insert_seconds = Histogram("servicescore_sink_insert_seconds",
+                                             "Time to insert one batch", registry=r)
+        self.event_lag_seconds = Histogram(
+            "servicescore_sink_fact_age_seconds",
+            "From the fact's emission by the stream processor to its insert in ClickHouse",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60), registry=r)
+        self.kpi_freshness_seconds = Gauge(
+            "servicescore_kpi_last_insert_timestamp_seconds",
+            "Unix time of the last successful insert (how fresh the KPIs are)", registry=r)

@@ -1,0 +1,54 @@
+"""Intake: one raw message in, one routed output (pure; the agent in streams/app.py sends it).
+
+- a bad message -> a dead letter (events-dlq) with its reason;
+- a ticket event -> its compact record, re-keyed by ticket_id for the lifecycle agent;
+- a complaint or an assessment -> its fact, straight to the sink (they need no ticket state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.deadletter import Rejection, dead_letter, parse_event
+from schemas.events import AssessmentRecorded, ComplaintFiled
+from servicescore.period import parse_period
+from streams import ticket
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    target: str  # "dlq", "ticket" or "fact"
+    key: str
+    value: dict
+
+
+def route(topic: str, raw: bytes | None, partition: int, offset: int, now_ms: int,
+          timezone: str) -> Routed:
+    event = parse_event(topic, raw)
+    if isinstance(event, Rejection):
+        letter = dead_letter(topic, partition, offset, raw, event.reason, now_ms)
+        return Routed("dlq", f"{topic}:{partition}:{offset}", letter)
+    if isinstance(event, ComplaintFiled):
+        return Routed("fact", event.engineer_id, complaint_fact(event))
+    if isinstance(event, AssessmentRecorded):
+        return Routed("fact", event.engineer_id, assessment_fact(event, timezone))
+    return Routed("ticket", event.ticket_id, ticket.record(event))
+
+
+def complaint_fact(event: ComplaintFiled) -> dict:
+    return {
+        "kind": "complaint", "event_id": event.event_id, "engineer_id": event.engineer_id,
+        "filed_at": event.occurred_at, "severity": event.severity, "ticket_id": event.ticket_id,
+        "reason": event.reason, "v": 1, "del": 0,
+    }
+
+
+def assessment_fact(event: AssessmentRecorded, timezone: str) -> dict:
+    effective = (parse_period(event.period, timezone).start_ms if event.period
+                 else event.occurred_at)
+    return {
+        "kind": "assessment", "event_id": event.event_id, "engineer_id": event.engineer_id,
+        "dimension": event.dimension, "score": float(event.score),
+        "assessor_role": event.assessor_role, "assessor_id": event.assessor_id,
+        "period": event.period, "effective_at": effective, "v": 1, "del": 0,
+    }
