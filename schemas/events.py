@@ -7,6 +7,7 @@ we dead-letter rather than guess at. ``occurred_at`` becomes UTC epoch milliseco
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, ClassVar, Literal, Union
 
@@ -23,24 +24,35 @@ Dimension = Literal["compliance", "attitude", "collaboration", "training", "know
 AssessorRole = Literal["supervisor", "peer", "subordinate", "customer", "self"]
 PERIOD_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_MS = (datetime(1900, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
+_MAX_MS = (datetime(2300, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
+)
 _MILLISECOND = timedelta(milliseconds=1)
 
 
 def _epoch_ms(value: object) -> int:
     """RFC 3339 with an offset, or integer epoch milliseconds; anything else is refused."""
-    if isinstance(value, bool):
-        raise ValueError("must be an RFC 3339 timestamp with offset or integer epoch milliseconds")
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not _MIN_MS <= value < _MAX_MS:
+            raise ValueError(f"epoch milliseconds out of range (years 1900-2299): {value}")
         return value
     if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 timestamp with offset or integer epoch milliseconds")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"not an RFC 3339 timestamp: {value[:40]!r}") from None
-    if parsed.tzinfo is None:
+    match = _RFC3339.match(value)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 timestamp: {value[:40]!r}")
+    if match.group("offset") is None:
         raise ValueError(f"timestamp without offset is ambiguous: {value[:40]!r}")
-    return (parsed - _EPOCH) // _MILLISECOND
+    try:
+        parsed = datetime.fromisoformat(value.upper().replace(" ", "T"))
+    except ValueError:
+        raise ValueError(f"not a valid date or time: {value[:40]!r}") from None
+    ms = (parsed - _EPOCH) // _MILLISECOND
+    if not _MIN_MS <= ms < _MAX_MS:
+        raise ValueError(f"timestamp out of range (years 1900-2299): {value[:40]!r}")
+    return ms
 
 
 EpochMs = Annotated[int, BeforeValidator(_epoch_ms)]
@@ -64,7 +76,7 @@ class TicketOpened(WireEvent):
     team_id: Id | None = None
     assignee_id: Id | None = None
     requires_onsite: StrictBool = False
-    product: Id | None = None
+    product: Annotated[StrictStr, Field(max_length=ID_MAX)] | None = None
 
 
 class TicketFirstResponse(WireEvent):

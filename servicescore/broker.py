@@ -44,6 +44,7 @@ JVM_FLAGS = (
     "-Djava.awt.headless=true",
 )
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ADVERTISED_PORT = re.compile(r"^advertised\.listeners=PLAINTEXT://[^:]+:(\d+)", re.M)
 _LOG_ENTRY = re.compile(r"^\[[^\]]+\] (ERROR|FATAL) (.*?)(?: \([\w.$]+\))?$")
 
 
@@ -76,12 +77,14 @@ def _require_tool(name: str, why: str) -> str:
 
 
 def _run_maven(mvn: str, pom: Path, out_dir: Path) -> None:
-    cmd = [mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(pom), "dependency:copy-dependencies",
-           "-DincludeScope=runtime", f"-DoutputDirectory={out_dir}"]
+    cmd = [mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(pom),
+           "dependency:copy-dependencies", "-DincludeScope=runtime",
+           f"-DoutputDirectory={out_dir}"]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise BrokerError(f"fetching the Kafka broker with Maven timed out after {MAVEN_TIMEOUT_S} s")
+        raise BrokerError(
+            f"fetching the Kafka broker with Maven timed out after {MAVEN_TIMEOUT_S} s") from None
     if done.returncode != 0 or not any(out_dir.glob(KAFKA_JAR_GLOB)):
         reason = _maven_reason(done.stdout + "\n" + done.stderr)
         raise BrokerError(f"fetching the Kafka broker with Maven failed: {reason}")
@@ -145,11 +148,15 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         pass
+    proc = Path(f"/proc/{pid}")
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = (proc / "cmdline").read_bytes()
     except FileNotFoundError:
         return not Path("/proc/self").exists()  # no procfs: trust the signal check
-    return b"kafka.Kafka" in cmdline
+    if state in ("Z", "X"):
+        return False
+    return not cmdline or b"kafka.Kafka" in cmdline  # no cmdline: still exiting (files held)
 
 
 def _kill_group(pid: int, sig: int) -> None:
@@ -273,6 +280,8 @@ class LocalKafka:
             spawned = pid is None
             if spawned:
                 pid = self._launch()
+            else:
+                self._check_same_port()
             self._wait_ready(pid, time.monotonic() + timeout, stop_on_timeout=spawned)
         return self.bootstrap
 
@@ -302,6 +311,19 @@ class LocalKafka:
             fcntl.flock(fh, fcntl.LOCK_EX)
             yield
 
+    def _check_same_port(self) -> None:
+        """A broker of this home already runs: it must be the one on our port."""
+        found = _ADVERTISED_PORT.search(self._config_text())
+        if found and int(found.group(1)) != self.port:
+            raise BrokerError(f"the Kafka broker in {self.home} already runs on port "
+                              f"{found.group(1)}, not {self.port}; stop it first")
+
+    def _config_text(self) -> str:
+        try:
+            return self.config_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""
+
     def _launch(self) -> int:
         self._check_ports_free()
         ensure_jars(self.lib_dir, self.pom)
@@ -313,8 +335,8 @@ class LocalKafka:
     def _check_ports_free(self) -> None:
         for name, port in (("broker", self.port), ("controller", self.controller_port)):
             if _port_taken(port):
-                raise BrokerError(f"cannot start Kafka: {name} port {HOST}:{port} is already in use "
-                                  "(another broker running? choose another port)")
+                raise BrokerError(f"cannot start Kafka: {name} port {HOST}:{port} is already "
+                                  "in use (another broker running? choose another port)")
 
     def _write_config(self) -> None:
         template = self.pom.parent / "server.properties.template"
@@ -337,7 +359,7 @@ class LocalKafka:
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise BrokerError(f"formatting Kafka storage in {self.data_dir} timed out")
+            raise BrokerError(f"formatting Kafka storage in {self.data_dir} timed out") from None
         if done.returncode != 0:
             reason = _last_line(done.stdout + "\n" + done.stderr) or f"exit code {done.returncode}"
             raise BrokerError(f"formatting Kafka storage in {self.data_dir} failed: {reason}")
@@ -365,8 +387,8 @@ class LocalKafka:
             if time.monotonic() >= deadline:
                 if stop_on_timeout:
                     self.stop(timeout=10)
-                raise BrokerError(f"Kafka did not become ready on {self.bootstrap} in time; "
-                                  f"see {self.log_file}: {self._failure_line()}")
+                raise BrokerError(f"Kafka did not become ready on {self.bootstrap} within "
+                                  f"the timeout; see {self._failure()}")
             time.sleep(0.1)
 
     def _answers_metadata(self, deadline: float) -> bool:
@@ -382,10 +404,8 @@ class LocalKafka:
         if not alive:
             self.pid_file.unlink(missing_ok=True)
             self._proc = None
-            where = self.stdout_file if self._failure_in_stdout() else self.log_file
             how = f" with exit code {code}" if code is not None else ""
-            raise BrokerError(f"Kafka exited during start-up{how}; "
-                              f"see {where}: {self._failure_line()}")
+            raise BrokerError(f"Kafka exited during start-up{how}; see {self._failure()}")
 
     def _wait_exit(self, pid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -408,18 +428,16 @@ class LocalKafka:
         return pid if _pid_alive(pid) else None
 
     # -- explaining failures
-    def _new_log_text(self) -> tuple[str, str]:
+    def _failure(self) -> str:
+        """``<log file>: <its most telling line>`` for what this start wrote to the logs."""
         log_off, out_off = self._log_offsets
-        return _read_from(self.log_file, log_off), _read_from(self.stdout_file, out_off)
-
-    def _failure_in_stdout(self) -> bool:
-        log_text, out_text = self._new_log_text()
-        return _first_error(log_text) is None and _last_line(out_text) is not None
-
-    def _failure_line(self) -> str:
-        log_text, out_text = self._new_log_text()
-        return (_first_error(log_text) or _last_line(out_text) or _last_line(log_text)
-                or "the log is empty")
+        log_text = _read_from(self.log_file, log_off)
+        out_text = _read_from(self.stdout_file, out_off)
+        if error := _first_error(log_text):
+            return f"{self.log_file}: {error}"
+        if line := _last_line(out_text):  # the JVM itself failed (heap, class path, ...)
+            return f"{self.stdout_file}: {line}"
+        return f"{self.log_file}: {_last_line(log_text) or 'nothing logged'}"
 
 
 def _other_free_port(port: int) -> int:

@@ -1,7 +1,7 @@
 """Seeded, realistic after-sales traffic for every topic of the event contract (events.md).
 
 One ``random.Random(seed)`` drives everything, so the same arguments give byte-identical output.
-The world: customers (a few large accounts, each with a usual fault category) open tickets with
+The world: customers (larger accounts call more, each has a usual fault category) open tickets with
 business-hour peaks in the local timezone; engineers of three roles in several teams differ in a
 hidden skill that makes them faster or slower, reopen and escalate less or more, and please
 customers more or less. Tickets run through first response, escalations, field visits,
@@ -55,6 +55,7 @@ HOUR_WEIGHTS = (0.15, 0.1, 0.08, 0.08, 0.08, 0.12, 0.25, 0.5, 0.9, 1.6, 1.8, 1.7
                 1.0, 1.3, 1.6, 1.6, 1.5, 1.3, 0.9, 0.6, 0.5, 0.4, 0.3, 0.2)
 WEEKDAY_FACTOR = (1.0, 1.0, 1.0, 1.0, 1.0, 0.55, 0.45)
 TICKETS_PER_ENGINEER_DAY = 6.5
+RESPONSE_TARGET_S = {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400}  # kpis.md defaults
 RESPONSE_MEDIAN_S = {"P1": 600, "P2": 1800, "P3": 5400, "P4": 18000}
 CHANNEL_RESPONSE = {"phone": 0.3, "chat": 0.5, "web": 1.0, "email": 1.5, "onsite": 0.2}
 ONSITE_MEDIAN_S = {"P1": 2.5 * 3600, "P2": 5 * 3600, "P3": 16 * 3600, "P4": 40 * 3600}
@@ -63,6 +64,7 @@ PRIORITY_ESCALATION = {"P1": 1.8, "P2": 1.2, "P3": 1.0, "P4": 0.6}
 SOURCES = {"phone": "callcenter", "chat": "callcenter", "web": "web-portal",
            "email": "mail-gateway", "onsite": "field-app"}
 SURVEY_SHARE = 0.6
+NPS_RANGE = {5: (8, 10), 4: (7, 9), 3: (5, 8), 2: (2, 6), 1: (0, 4)}  # NPS follows CSAT
 DESK_HOURS = (8, 20)  # the service desk works 08:00-20:00 local; only P1 is handled at night
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = ("伟", "芳", "娜", "敏", "静", "磊", "强", "军", "洋", "勇", "艳", "杰", "涛", "明",
@@ -145,11 +147,11 @@ class Ticket:
 def simulate(start: date, days: int, engineers: int, seed: int = 1,
              timezone: str = "Asia/Shanghai", tickets_per_day: float | None = None) -> Traffic:
     """A month (or any span) of after-sales traffic; ``tickets_per_day`` is the working-day rate
-    (default 6 per engineer), weekends get fewer."""
+    (default 6.5 per engineer), weekends get fewer."""
     if days < 1 or engineers < 1:
         raise ValueError("days and engineers must be at least 1")
-    world = World(start, days, engineers, seed, ZoneInfo(timezone), tickets_per_day)
-    return Traffic(world.roster, world.records())
+    department = Department(start, days, engineers, seed, ZoneInfo(timezone), tickets_per_day)
+    return Traffic(department.roster, department.records())
 
 
 def write_jsonl(records: list[tuple[str, dict]], path_or_file: str | os.PathLike | IO) -> int:
@@ -186,8 +188,15 @@ def _write_roster(roster: list[Engineer], out: IO) -> None:
         writer.writerow([e.engineer_id, e.name, e.role, e.team_id, "true" if e.active else "false"])
 
 
-class World:
-    """The simulated department and its customers; ``records()`` runs it once."""
+@dataclass(frozen=True)
+class CustomerBase:
+    cum_weights: list[float]  # how often each customer calls, cumulated for ``choices``
+    home_category: list[str]  # the fault each customer usually has
+    team: list[str]  # the team serving the customer's region
+
+
+class Department:
+    """The simulated after-sales department and its customers; ``records()`` runs it once."""
 
     def __init__(self, start: date, days: int, engineers: int, seed: int, tz: ZoneInfo,
                  tickets_per_day: float | None):
@@ -236,7 +245,7 @@ class World:
             roster.append(e)
         return roster, skills, leaves
 
-    def _staff_on(self, ts: int, team: str | None = None, role: str | None = None,
+    def _staff_on(self, ts: float, team: str | None = None, role: str | None = None,
                   not_: Engineer | None = None) -> list[Engineer]:
         return [e for e in self.roster if self.leaves[e.engineer_id] > ts
                 and (team is None or e.team_id == team) and (role is None or e.role == role)
@@ -251,7 +260,7 @@ class World:
 
     # --- customers and arrivals ------------------------------------------------------------
 
-    def _customer_base(self):
+    def _customer_base(self) -> CustomerBase:
         expected = self.rate * self.days * 0.85
         count = max(50, int(expected * 8))  # most customers need no help in a given month
         weights = [1 / (i + 1) ** 0.3 for i in range(count)]  # larger accounts call more
@@ -259,10 +268,10 @@ class World:
         cat_weights = [share for share, _, _ in CATEGORIES.values()]
         home = self.rng.choices(cats, cat_weights, k=count)
         team = [self.rng.choice(self.teams) for _ in range(count)]
-        return list(_cumulative(weights)), home, team
+        return CustomerBase(list(_cumulative(weights)), home, team)
 
     def _customer(self) -> int:
-        cum, _, _ = self.customers
+        cum = self.customers.cum_weights
         return self.rng.choices(range(len(cum)), cum_weights=cum)[0]
 
     def _customer_id(self) -> str:
@@ -270,7 +279,7 @@ class World:
 
     def _category_of(self, customer: int) -> str:
         if self.rng.random() < 0.6:
-            return self.customers[1][customer]
+            return self.customers.home_category[customer]
         cats = list(CATEGORIES)
         return self.rng.choices(cats, [share for share, _, _ in CATEGORIES.values()])[0]
 
@@ -311,14 +320,13 @@ class World:
         rng = self.rng
         channel = rng.choices(list(CHANNELS), list(CHANNELS.values()))[0]
         onsite = channel == "onsite" or rng.random() < CATEGORIES[category][1]
-        team = self.customers[2][customer] if rng.random() < 0.85 else rng.choice(self.teams)
-        role = _assignee_role(rng, channel, onsite)
-        assignee = self._engineer(at, team, role) if rng.random() < 0.94 else None
+        team = self.customers.team[customer] if rng.random() < 0.85 else rng.choice(self.teams)
+        assignee = self._assignee(at, team, channel, onsite) if rng.random() < 0.94 else None
         t = Ticket(self._ticket_id(at), customer, category,
                    rng.choices(list(PRIORITIES), list(PRIORITIES.values()))[0], channel, team,
                    assignee, onsite, at)
-        event = {"ticket_id": t.ticket_id, "customer_id": _customer_id(customer), "channel": channel,
-                 "priority": t.priority, "category": category, "team_id": team}
+        event = {"ticket_id": t.ticket_id, "customer_id": _customer_id(customer),
+                 "channel": channel, "priority": t.priority, "category": category, "team_id": team}
         if assignee:
             event["assignee_id"] = assignee.engineer_id
         if onsite or rng.random() < 0.5:  # the default false is often left out
@@ -327,6 +335,12 @@ class World:
             event["product"] = rng.choice(PRODUCTS[category])
         self._emit(at, "ticket-opened", event, SOURCES[channel])
         return t
+
+    def _assignee(self, at: int, team: str, channel: str, onsite: bool) -> Engineer:
+        """Dispatch prefers the role that fits the ticket but spreads load over the team."""
+        pool = self._staff_on(at, team) or self._staff_on(at)
+        fit = _role_fit(channel, onsite)
+        return self.rng.choices(pool, [fit[e.role] for e in pool])[0]
 
     def _ticket_id(self, at: int) -> str:
         day = datetime.fromtimestamp(at, self.tz).date()
@@ -360,7 +374,7 @@ class World:
                 "channel": "email" if t.channel == "web" else t.channel}, "callcenter"):
             return None
         t.responder = responder
-        t.response_late = at - t.opened > {"P1": 900, "P2": 3600, "P3": 14400, "P4": DAY}[t.priority]
+        t.response_late = at - t.opened > RESPONSE_TARGET_S[t.priority]
         return at, t.assignee or responder
 
     def _escalate(self, t: Ticket, at: int, handler: Engineer, episode: int):
@@ -399,8 +413,8 @@ class World:
             travel = ONSITE_MEDIAN_S[t.priority] * self.skills[engineer.engineer_id].speed
             arrive = max(at + rng.randrange(300, 1800),
                          self._field_time(at + int(rng.lognormvariate(math.log(travel), 0.7)), t))
-        ok = self._emit(arrive, "ticket-onsite-arrived",
-                        {"ticket_id": t.ticket_id, "engineer_id": engineer.engineer_id}, "field-app")
+        event = {"ticket_id": t.ticket_id, "engineer_id": engineer.engineer_id}
+        ok = self._emit(arrive, "ticket-onsite-arrived", event, "field-app")
         return (arrive, engineer) if ok else None
 
     def _resolve(self, t: Ticket, at: int, handler: Engineer):
@@ -428,7 +442,7 @@ class World:
         days = rng.uniform(0.1, 6.8) if rng.random() < 0.65 else rng.uniform(7.2, 28)
         at = self._desk_time(resolved + int(days * DAY))
         event = {"ticket_id": t.ticket_id, "reason": rng.choice(REOPEN_REASONS)}
-        self._emit(at, "ticket-reopened", event, SOURCES[t.channel], spill=True)
+        self._emit(at, "ticket-reopened", event, SOURCES[t.channel])
         t.reopens.append(at)
         if at >= self.end:
             return None
@@ -444,17 +458,17 @@ class World:
             return
         resolved, engineer = t.resolutions[0]
         at = self._desk_time(resolved + int(rng.lognormvariate(math.log(7200), 1.0)))
-        if any(r <= at for r in t.reopens):  # asked again after the last fix
+        if any(r <= at for r in t.reopens):  # reopened before answering: asked after the last fix
             resolved, engineer = t.resolutions[-1]
             at = self._desk_time(resolved + int(rng.lognormvariate(math.log(7200), 1.0)))
         csat = self._csat(t, engineer)
         event = {"ticket_id": t.ticket_id, "csat": csat}
         if rng.random() < 0.85:
-            event["nps"] = rng.randint(*{5: (8, 10), 4: (7, 9), 3: (5, 8), 2: (2, 6), 1: (0, 4)}[csat])
+            event["nps"] = rng.randint(*NPS_RANGE[csat])
         if rng.random() < 0.35:
             mood = "good" if csat >= 4 else "fair" if csat == 3 else "poor"
             event["comment"] = rng.choice(SURVEY_COMMENTS[mood])
-        self._emit(at, "survey-submitted", event, "survey-platform", spill=True)
+        self._emit(at, "survey-submitted", event, "survey-platform")
         if csat <= 2 and rng.random() < 0.3:
             self._complaint(at + rng.randrange(1800, 2 * DAY), engineer, t, csat == 1)
 
@@ -506,8 +520,9 @@ class World:
         rng = self.rng
         peers = [p for p in self.roster if p.team_id == e.team_id and p is not e] or [e]
         supervisor = f"MGR-{e.team_id}"
-        periodic = [("compliance", "supervisor", supervisor), ("attitude", "supervisor", supervisor),
-                    ("review360", "supervisor", supervisor), ("review360", "self", e.engineer_id)]
+        periodic = [(dimension, "supervisor", supervisor)
+                    for dimension in ("compliance", "attitude", "review360")]
+        periodic.append(("review360", "self", e.engineer_id))
         periodic += [("collaboration", "peer", rng.choice(peers).engineer_id) for _ in range(2)]
         periodic += [("review360", "peer", p.engineer_id)
                      for p in rng.sample(peers, min(len(peers), rng.randint(2, 3)))]
@@ -587,10 +602,9 @@ class World:
 
     # --- output -----------------------------------------------------------------------------
 
-    def _emit(self, at: int, topic: str, event: dict, source: str | None,
-              spill: bool = False) -> bool:
+    def _emit(self, at: int, topic: str, event: dict, source: str | None) -> bool:
         """Record one event unless it falls after the window (follow-ups may spill over)."""
-        if at >= self.end and not spill:
+        if at >= self.end and topic not in FOLLOW_UPS:
             return False
         if source and self.rng.random() < 0.95:  # source is optional on the wire
             event["source"] = source
@@ -648,12 +662,13 @@ def _names(rng: random.Random, n: int) -> list[str]:
     return names
 
 
-def _assignee_role(rng: random.Random, channel: str, onsite: bool) -> str:
-    if onsite and (channel == "onsite" or rng.random() < 0.75):
-        return "field_engineer"
-    if channel in ("phone", "chat"):
-        return "service_rep" if rng.random() < 0.5 else "support_specialist"
-    return "support_specialist" if rng.random() < 0.7 else "service_rep"
+def _role_fit(channel: str, onsite: bool) -> dict[str, float]:
+    """How strongly dispatch prefers each role as the assignee of a ticket."""
+    if channel == "onsite":
+        return {"field_engineer": 1.0, "support_specialist": 0.01, "service_rep": 0.01}
+    desk = channel in ("phone", "chat")
+    return {"field_engineer": 4.0 if onsite else 0.15, "support_specialist": 1.5 if desk else 2.0,
+            "service_rep": 2.0 if desk else 1.0}
 
 
 def _cumulative(weights):

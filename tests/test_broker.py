@@ -32,7 +32,7 @@ async def produce_and_consume(bootstrap: str, topic: str, values: list[dict]) ->
         got: list[dict] = []
         while len(got) < len(values):
             batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
-            got += [json.loads(m.value) for msgs in batch.values() for m in msgs]
+            got += [json.loads(msg.value) for part in batch.values() for msg in part]
         return got
     finally:
         await consumer.stop()
@@ -79,6 +79,10 @@ def test_start_twice_stop_and_status(own_broker: LocalKafka):
     again = LocalKafka(own_broker.home, LIB_DIR, POM, port=own_broker.port)
     assert again.start() == bootstrap
     assert again.status()["pid"] == pid
+    elsewhere = LocalKafka(own_broker.home, LIB_DIR, POM, port=free_port())
+    with pytest.raises(BrokerError, match="already runs on port"):
+        elsewhere.start()
+    assert own_broker.status()["running"]
     assert own_broker.stop() is True
     status = own_broker.status()
     assert status["running"] is False and status["pid"] is None
