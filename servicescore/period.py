@@ -46,3 +46,28 @@ def parse_period(name: str, timezone: str) -> Period:
     start = datetime(y, first, 1, tzinfo=zone)
     end = datetime(y + end_index // 12, end_index % 12 + 1, 1, tzinfo=zone)
     return Period(name, kind, start, end)
+
+
+def parse_instant(text: str, timezone: str) -> int:
+    """A CLI/API instant as UTC epoch ms: RFC 3339 with offset, a date-time without offset or a
+    date (both read in the business timezone), a period name (its start), or epoch ms."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    if _PERIOD.match(text) and not re.match(r"^\d{4}-\d{2}-\d{2}", text):
+        return parse_period(text, timezone).start_ms
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ServicescoreError(
+            f"bad time {text!r} (use 2026-11-01, 2026-11-01T09:00+08:00 or 2026-11)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    return int(moment.timestamp() * 1000)
+
+
+def format_instant(ms: int | None, timezone: str) -> str | None:
+    """UTC epoch ms as an RFC 3339 time in the business timezone (for people)."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, ZoneInfo(timezone)).isoformat(timespec="seconds")

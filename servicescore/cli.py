@@ -1,0 +1,337 @@
+"""The ``servicescore`` command: thin wiring from arguments to the modules that do the work.
+
+A ``ServicescoreError`` (a user's mistake, an unreachable service) prints one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from servicescore.errors import ServicescoreError, StorageLocked
+from servicescore.settings import ROOT, Settings, load_settings
+
+FORMATS = ("json", "table", "csv")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings()
+        result = args.handler(settings, args)
+        return result or 0
+    except ServicescoreError as exc:
+        print(f"servicescore: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="servicescore", description=(
+        "After-sales ticket events into live per-engineer KPIs (售后服务绩效考核)."))
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    kafka = sub.add_parser("kafka", help="a local single-node Kafka (KRaft) for development")
+    kafka.add_argument("action", choices=("start", "stop", "status"))
+    kafka.set_defaults(handler=cmd_kafka)
+
+    topics = sub.add_parser("topics", help="create the Kafka topics (idempotent)")
+    topics.add_argument("action", choices=("create",))
+    topics.set_defaults(handler=cmd_topics)
+
+    sub.add_parser("migrate", help="apply the sql/ migrations in order (idempotent)"
+                   ).set_defaults(handler=cmd_migrate)
+    sub.add_parser("config", help="print the settings in effect (secrets masked)"
+                   ).set_defaults(handler=cmd_config)
+    sub.add_parser("run", help="stream processors + ClickHouse sink + HTTP API in one process"
+                   ).set_defaults(handler=cmd_run)
+    sub.add_parser("worker", help="the stream processors alone (scale out: N per group)"
+                   ).set_defaults(handler=cmd_worker)
+    sub.add_parser("sink", help="the ClickHouse sink (and the read API) alone"
+                   ).set_defaults(handler=cmd_sink)
+
+    for name, what in (("kpis", "KPIs of the window, per engineer or team"),
+                       ("tickets", "the drill-down: one row per resolution")):
+        q = sub.add_parser(name, help=what)
+        q.add_argument("--from", dest="start", required=True,
+                       help="start (inclusive): 2026-11-01, 2026-11-01T09:00+08:00 or 2026-11")
+        q.add_argument("--to", dest="end", required=True, help="end (exclusive)")
+        q.add_argument("--engineer")
+        q.add_argument("--team")
+        q.add_argument("--format", choices=FORMATS if name == "kpis" else ("json", "csv"),
+                       default="table" if name == "kpis" else "json")
+        if name == "kpis":
+            q.add_argument("--group", choices=("engineer", "team"), default="engineer")
+        q.set_defaults(handler=cmd_kpis if name == "kpis" else cmd_tickets)
+
+    live = sub.add_parser("live", help="backlog and oldest open ticket per engineer")
+    live.add_argument("--format", choices=("json", "table"), default="table")
+    live.set_defaults(handler=cmd_live)
+
+    roster = sub.add_parser("roster", help="reference data: engineers, roles, teams")
+    roster.add_argument("action", choices=("import",))
+    roster.add_argument("file", type=Path, help="CSV: engineer_id,name,role,team_id,active")
+    roster.set_defaults(handler=cmd_roster)
+
+    dlq = sub.add_parser("dlq", help="dead letters: list them, republish them after a fix")
+    dlq.add_argument("action", choices=("list", "replay"))
+    dlq.add_argument("--topic", help="only dead letters from this source topic")
+    dlq.add_argument("--limit", type=int, default=100)
+    dlq.add_argument("--format", choices=("json", "table"), default="table")
+    dlq.set_defaults(handler=cmd_dlq)
+
+    replay = sub.add_parser("replay", help='publish JSON Lines {"topic": ..., "event": {...}}')
+    replay.add_argument("files", nargs="+", type=Path)
+    replay.set_defaults(handler=cmd_replay)
+
+    sim = sub.add_parser("simulate", help="realistic synthetic after-sales traffic")
+    sim.add_argument("--start", required=True, type=_date, help="first day, e.g. 2026-11-01")
+    sim.add_argument("--days", required=True, type=_positive)
+    sim.add_argument("--engineers", required=True, type=_positive)
+    sim.add_argument("--seed", type=int, default=1)
+    target = sim.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, help="JSON Lines file (roster CSV beside it)")
+    target.add_argument("--to-kafka", action="store_true", help="publish to the topics")
+    sim.set_defaults(handler=cmd_simulate)
+    return p
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer: {text!r}")
+    return int(text)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_kafka(settings: Settings, args) -> int:
+    from servicescore.broker import LocalKafka
+
+    port = int(settings.kafka_bootstrap.rpartition(":")[2])
+    broker = LocalKafka(settings.kafka_folder.resolve(), settings.kafka_lib,
+                        ROOT / "deploy" / "kafka" / "pom.xml", port=port,
+                        heap=settings.kafka_heap)
+    if args.action == "start":
+        print(f"Kafka is up at {broker.start()} (log: {broker.log_file})")
+    elif args.action == "stop":
+        print("Kafka stopped" if broker.stop() else "Kafka was not running")
+    else:
+        status = broker.status()
+        print(json.dumps(status, indent=2))
+        return 0 if status["running"] else 3
+    return 0
+
+
+def cmd_topics(settings: Settings, args) -> int:
+    from servicescore import topics
+
+    created = topics.run(topics.create_topics(settings))
+    total = len(topics.topic_plan(settings))
+    print(f"created {len(created)} topic(s), {total - len(created)} already existed"
+          + (": " + ", ".join(created) if created else ""))
+    return 0
+
+
+def cmd_migrate(settings: Settings, args) -> int:
+    from servicescore.service import open_storage
+
+    storage = open_storage(settings, migrate=False)
+    applied = storage.migrate()
+    print(f"applied {', '.join(applied)}" if applied else "schema is up to date")
+    return 0
+
+
+def cmd_config(settings: Settings, args) -> int:
+    print(json.dumps(settings.masked(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_run(settings: Settings, args) -> int:
+    from servicescore.service import run_worker
+
+    run_worker(settings, with_sink=True)
+    return 0
+
+
+def cmd_worker(settings: Settings, args) -> int:
+    from servicescore.service import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def cmd_sink(settings: Settings, args) -> int:
+    from servicescore.service import run_sink
+
+    run_sink(settings)
+    return 0
+
+
+def reader_for(settings: Settings):
+    """Local storage when it can be opened; the running service's API when it is held."""
+    from servicescore.reader import HttpReader, LocalReader
+    from servicescore.service import open_storage
+
+    try:
+        return LocalReader(open_storage(settings), settings)
+    except StorageLocked:
+        token = settings.api_token.get_secret_value() if settings.api_token else None
+        return HttpReader(settings.api, token)
+
+
+def cmd_kpis(settings: Settings, args) -> int:
+    from servicescore.period import parse_instant
+
+    lo, hi = parse_instant(args.start, settings.timezone), parse_instant(args.end, settings.timezone)
+    if hi <= lo:
+        raise ServicescoreError("--to must be after --from")
+    rows = reader_for(settings).kpis(lo, hi, args.engineer, args.team, args.group)
+    emit(rows, args.format, title=f"KPIs {args.start} .. {args.end}")
+    return 0
+
+
+def cmd_tickets(settings: Settings, args) -> int:
+    from servicescore.period import format_instant, parse_instant
+
+    lo, hi = parse_instant(args.start, settings.timezone), parse_instant(args.end, settings.timezone)
+    rows = reader_for(settings).tickets(lo, hi, args.engineer, args.team)
+    for row in rows:
+        for key in ("opened_at", "first_response_at", "episode_start", "resolved_at"):
+            row[key] = format_instant(row[key], settings.timezone)
+    emit(rows, args.format)
+    return 0
+
+
+def cmd_live(settings: Settings, args) -> int:
+    emit(reader_for(settings).backlog(), args.format, title="Backlog")
+    return 0
+
+
+def cmd_roster(settings: Settings, args) -> int:
+    from servicescore import roster
+
+    rows = roster.read_csv(args.file)
+    try:
+        from servicescore.service import open_storage
+
+        roster.store(open_storage(settings), rows)
+        where = "ClickHouse"
+    except StorageLocked:
+        from servicescore import topics
+
+        topics.run(roster.publish(settings, rows))
+        where = f"topic {settings.topic('engineer-roster')} (the running sink stores it)"
+    print(f"imported {len(rows)} engineer(s) into {where}")
+    return 0
+
+
+def cmd_dlq(settings: Settings, args) -> int:
+    reader = reader_for(settings)
+    letters = reader.dead_letters(args.limit, args.topic)
+    if args.action == "list":
+        shown = [{k: v for k, v in row.items() if k != "raw_base64"} for row in letters]
+        emit(shown, args.format, title="Dead letters")
+        return 0
+    from servicescore import publish, topics
+
+    sent = topics.run(publish.republish_dead_letters(settings, letters))
+    print(f"republished {sent} dead letter(s) to their source topics")
+    return 0
+
+
+def cmd_replay(settings: Settings, args) -> int:
+    from servicescore import publish, topics
+
+    records, problems = publish.read_jsonl(args.files)
+    for problem in problems:
+        print(f"servicescore: {problem}", file=sys.stderr)
+    sent = topics.run(publish.publish(settings, records))
+    print(f"published {sent} event(s)" + (f", skipped {len(problems)} bad line(s)"
+                                          if problems else ""))
+    return 1 if problems else 0
+
+
+def cmd_simulate(settings: Settings, args) -> int:
+    from servicescore import simulate
+
+    started = time.monotonic()
+    traffic = simulate.simulate(args.start, args.days, args.engineers, args.seed,
+                                settings.timezone)
+    if args.out:
+        count = simulate.write_jsonl(traffic.records, args.out)
+        roster_file = args.out.with_suffix(".roster.csv")
+        simulate.write_roster_csv(traffic.roster, roster_file)
+        print(f"wrote {count} events to {args.out} and {len(traffic.roster)} engineers to "
+              f"{roster_file} in {time.monotonic() - started:.1f}s")
+        return 0
+    from servicescore import publish, roster, topics
+
+    topics.run(topics.create_topics(settings))
+    topics.run(roster.publish(settings, [roster.from_engineer(e) for e in traffic.roster]))
+    sent = topics.run(publish.publish(settings, traffic.records))
+    print(f"published {sent} events and {len(traffic.roster)} engineers to Kafka at "
+          f"{settings.kafka_bootstrap}")
+    return 0
+
+
+# --------------------------------------------------------------------------- output
+
+
+def emit(rows: list[dict], fmt: str, title: str | None = None) -> None:
+    if fmt == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    elif fmt == "csv":
+        out = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: json.dumps(v, ensure_ascii=False)
+                                 if isinstance(v, (list, dict)) else v for k, v in row.items()})
+        sys.stdout.write(out.getvalue())
+    else:
+        table(rows, title)
+
+
+def table(rows: list[dict], title: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    shown = Table(title=title, show_lines=False)
+    columns = list(rows[0]) if rows else ["(nothing in this window)"]
+    for column in columns:
+        shown.add_column(column, overflow="fold")
+    for row in rows:
+        shown.add_row(*(_cell(row[c]) for c in columns))
+    Console(width=max(120, 14 * len(columns))).print(shown)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""Read side used by the CLI and the HTTP API: KPIs, drill-down, live view, dead letters.
+
+``LocalReader`` queries ClickHouse directly; ``HttpReader`` asks a running service's API, for
+when the embedded engine's data folder is held by ``servicescore run``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from servicescore import drilldown, kpis, live
+from servicescore.errors import ServicescoreError
+from servicescore.settings import Settings
+from servicescore.storage import Storage
+
+
+def kpi_options(settings: Settings) -> kpis.KpiOptions:
+    return kpis.KpiOptions(dict(settings.frt_targets_s), dict(settings.onsite_targets_s),
+                           settings.sla_clock, dict(settings.review_weights))
+
+
+class LocalReader:
+    def __init__(self, storage: Storage, settings: Settings):
+        self.storage = storage
+        self.options = kpi_options(settings)
+
+    def kpis(self, from_ms: int, to_ms: int, engineer=None, team=None, group="engineer"):
+        return kpis.compute(self.storage, from_ms, to_ms, self.options, group, engineer, team)
+
+    def tickets(self, from_ms: int, to_ms: int, engineer=None, team=None):
+        return drilldown.resolutions(self.storage, from_ms, to_ms, engineer, team)
+
+    def backlog(self):
+        return live.backlog(self.storage, int(time.time() * 1000))
+
+    def dead_letters(self, limit: int = 100, topic: str | None = None):
+        where = "WHERE topic = {topic:String}" if topic else ""
+        return self.storage.rows(
+            "SELECT topic, partition, offset, reason, raw_base64, "
+            "toUnixTimestamp64Milli(rejected_at) AS rejected_at, "
+            "toUnixTimestamp64Milli(replayed_at) AS replayed_at "
+            f"FROM dead_letters FINAL {where} ORDER BY rejected_at DESC, topic, partition, offset "
+            "LIMIT {limit:UInt32}", {"limit": limit, "topic": topic or ""})
+
+
+class HttpReader:
+    """The same questions, asked of a running service (``servicescore run``)."""
+
+    def __init__(self, api: str, token: str | None = None):
+        self.base = api if api.startswith("http") else f"http://{api}"
+        self.token = token
+
+    def _get(self, path: str, **params):
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+        url = f"{self.base}{path}?{query}"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:300]
+            raise ServicescoreError(f"the service at {self.base} answered {exc.code}: {detail}")
+        except (urllib.error.URLError, OSError) as exc:
+            raise ServicescoreError(
+                f"the embedded data folder is in use and the service API at {self.base} "
+                f"is not reachable ({getattr(exc, 'reason', exc)})") from None
+
+    def kpis(self, from_ms, to_ms, engineer=None, team=None, group="engineer"):
+        return self._get("/kpis", from_ms=from_ms, to_ms=to_ms, engineer=engineer, team=team,
+                         group=group)
+
+    def tickets(self, from_ms, to_ms, engineer=None, team=None):
+        return self._get("/tickets", from_ms=from_ms, to_ms=to_ms, engineer=engineer, team=team)
+
+    def backlog(self):
+        return self._get("/live")["backlog"]
+
+    def dead_letters(self, limit=100, topic=None):
+        return self._get("/dlq", limit=limit, topic=topic)

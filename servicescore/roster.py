@@ -1,0 +1,74 @@
+"""The roster (engineer_id, name, role, team_id, active): CSV import, storage, Kafka topic."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from schemas.events import ROSTER_TOPIC
+from schemas.facts import FACT_TABLES
+from servicescore.errors import ServicescoreError
+from servicescore.settings import Settings
+from servicescore.storage import Storage
+
+ROLES = ("field_engineer", "support_specialist", "service_rep")
+HEADER = ["engineer_id", "name", "role", "team_id", "active"]
+_TRUE, _FALSE = {"true", "1", "yes", "y", "是"}, {"false", "0", "no", "n", "否"}
+
+
+def read_csv(path: Path) -> list[dict]:
+    """Every row, validated; the first bad one raises naming its line and field."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ServicescoreError(f"cannot read roster {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ServicescoreError(f"roster {path} is not UTF-8") from None
+    reader = csv.DictReader(text.splitlines())
+    if [h.strip() for h in reader.fieldnames or []] != HEADER:
+        raise ServicescoreError(f"{path}: header must be {','.join(HEADER)}")
+    return [parse_row(row, f"{path}:{n}") for n, row in enumerate(reader, start=2)]
+
+
+def parse_row(row: dict, where: str) -> dict:
+    values = {k: (v or "").strip() for k, v in row.items() if k}
+    if not values["engineer_id"] or len(values["engineer_id"]) > 128:
+        raise ServicescoreError(f"{where}: engineer_id must be 1..128 characters")
+    if values["role"] not in ROLES:
+        raise ServicescoreError(f"{where}: role {values['role']!r} is not one of {', '.join(ROLES)}")
+    active = values["active"].lower() or "true"
+    if active not in _TRUE | _FALSE:
+        raise ServicescoreError(f"{where}: active must be true or false, got {values['active']!r}")
+    return {"engineer_id": values["engineer_id"], "name": values["name"], "role": values["role"],
+            "team_id": values["team_id"] or None, "active": active in _TRUE}
+
+
+def from_engineer(engineer) -> dict:
+    return {"engineer_id": engineer.engineer_id, "name": engineer.name, "role": engineer.role,
+            "team_id": engineer.team_id, "active": engineer.active}
+
+
+def store(storage: Storage, rows: list[dict]) -> None:
+    now = int(time.time() * 1000)
+    spec = FACT_TABLES["roster"]
+    facts = [{**r, "kind": "roster", "updated_at": now, "v": now, "del": 0} for r in rows]
+    storage.insert(spec.table, [spec.row(f) for f in facts], spec.columns)
+
+
+async def publish(settings: Settings, rows: list[dict]) -> None:
+    """To the compacted engineer-roster topic, keyed by engineer_id (the sink stores it)."""
+    from servicescore.topics import client_options
+
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
+    await producer.start()
+    try:
+        for row in rows:
+            await producer.send(settings.topic(ROSTER_TOPIC), orjson.dumps(row),
+                                key=row["engineer_id"].encode())
+        await producer.flush()
+    finally:
+        await producer.stop()

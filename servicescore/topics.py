@@ -1,0 +1,96 @@
+"""Kafka topics of the contract, their creation, and how far behind the consumers are."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC
+from schemas.facts import FACTS_TOPIC
+from servicescore.errors import ServicescoreError
+from servicescore.settings import Settings
+
+
+def topic_plan(settings: Settings) -> dict[str, dict]:
+    """Every topic the product uses -> its config (all with the configured partitions)."""
+    plan = {settings.topic(t): {} for t in (*EVENT_TOPICS, DLQ_TOPIC, FACTS_TOPIC)}
+    plan[settings.topic(ROSTER_TOPIC)] = {"cleanup.policy": "compact"}
+    for internal in ("ticket-events", "customer-index"):
+        plan[f"{settings.app_id}-{internal}"] = {}
+    return plan
+
+
+def client_options(settings: Settings) -> dict:
+    options = {"bootstrap_servers": settings.kafka_bootstrap,
+               "security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_security_protocol.startswith("SASL"):
+        options.update(sasl_mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+                       sasl_plain_username=settings.kafka_sasl_username,
+                       sasl_plain_password=settings.kafka_sasl_password.get_secret_value()
+                       if settings.kafka_sasl_password else None)
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    return options
+
+
+async def create_topics(settings: Settings) -> list[str]:
+    """Create the missing topics; returns the names created (idempotent)."""
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except KafkaConnectionError:
+        raise unreachable(settings) from None
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(name, settings.partitions, 1, topic_configs=config)
+                   for name, config in topic_plan(settings).items() if name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created them meanwhile
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+async def lag(settings: Settings, group: str, topics: list[str]) -> int:
+    """Messages in ``topics`` not yet committed by consumer ``group``."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    consumer = AIOKafkaConsumer(**client_options(settings))
+    await admin.start()
+    await consumer.start()
+    try:
+        parts = [TopicPartition(t, p) for t in topics
+                 for p in (consumer.partitions_for_topic(t) or set())]
+        if not parts:
+            await consumer.topics()  # refresh metadata once
+            parts = [TopicPartition(t, p) for t in topics
+                     for p in (consumer.partitions_for_topic(t) or set())]
+        ends = await consumer.end_offsets(parts)
+        committed = await admin.list_consumer_group_offsets(group, partitions=parts)
+        return sum(ends[tp] - (committed[tp].offset if tp in committed and
+                               committed[tp].offset >= 0 else 0) for tp in parts)
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def unreachable(settings: Settings) -> ServicescoreError:
+    return ServicescoreError(
+        f"Kafka is not reachable at {settings.kafka_bootstrap} "
+        "(start one with `servicescore kafka start` or set SERVICESCORE_KAFKA_BOOTSTRAP)")
+
+
+def run(coro):
+    """asyncio.run, with a lost broker turned into one clear line."""
+    try:
+        return asyncio.run(coro)
+    except KafkaConnectionError as exc:
+        raise ServicescoreError(f"Kafka connection failed: {exc}") from None
+    except KafkaError as exc:
+        raise ServicescoreError(f"Kafka: {exc}") from None
