@@ -6,6 +6,7 @@ callers run them in a thread (``asyncio.to_thread``).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
 import threading
@@ -21,6 +22,7 @@ from servicescore.errors import StorageError, StorageLocked
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # chDB 26.9 defaults to async inserts; a sink commits offsets only after data is stored.
 INSERT_SETTINGS = {"async_insert": 0, "wait_for_async_insert": 1}
+_OPENED: set[Path] = set()  # chDB folders this process has opened
 _DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -98,10 +100,27 @@ class Storage:
         self.client.close()
 
 
+def _check_unlocked(folder: Path) -> None:
+    """Refuse before chDB tries: it prints the lock failure to stderr itself."""
+    status = folder / "status"
+    if not status.exists():
+        return
+    with open(status, "rb") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _storage_error(RuntimeError("Cannot lock file")) from None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _client(dsn: str, database: str | None = None):
+    if dsn.startswith("chdb:"):
+        folder = Path(dsn.removeprefix("chdb://"))
+        folder.mkdir(parents=True, exist_ok=True)
+        if folder.resolve() not in _OPENED:  # our own session holds the lock itself
+            _check_unlocked(folder)
+        _OPENED.add(folder.resolve())
     try:
-        if dsn.startswith("chdb:"):
-            Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
         kwargs = {"database": database} if database else {}
         return clickhouse_connect.get_client(dsn=dsn, **kwargs)
     except Exception as exc:  # the driver raises many types; all mean "cannot open storage"

@@ -54,11 +54,13 @@ def kafka_options(settings: Settings) -> dict:
 
 
 def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") -> faust.App:
+    datadir = settings.data_dir / "worker" / settings.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store=store,
-        datadir=str(settings.data_dir / "worker" / settings.app_id),
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
@@ -78,10 +80,9 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
                               value_serializer="json", partitions=settings.partitions)
     customer_index = app.topic(f"{settings.app_id}-customer-index", key_serializer="raw",
                                value_serializer="json", partitions=settings.partitions)
-    tickets = app.Table("tickets", key_type=str, value_type=dict,
-                        partitions=settings.partitions)
-    indexes = app.Table("customer-index", key_type=str, value_type=dict,
-                        partitions=settings.partitions)
+    # Values are plain JSON dicts (no faust.Record type): the pure steps own their shape.
+    tickets = app.Table("tickets", partitions=settings.partitions)
+    indexes = app.Table("customer-index", partitions=settings.partitions)
     prefix = len(settings.topic_prefix)
 
     async def send_facts(items: list[dict], key: str) -> None:

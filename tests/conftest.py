@@ -1,0 +1,3 @@
+"""Fixtures are plugins (tests/plugins/), not one giant conftest."""
+
+pytest_plugins = ["tests.plugins.kafka", "tests.plugins.storage"]
