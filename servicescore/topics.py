@@ -65,16 +65,13 @@ async def lag(settings: Settings, group: str, topics: list[str]) -> int:
     await admin.start()
     await consumer.start()
     try:
-        parts = [TopicPartition(t, p) for t in topics
-                 for p in (consumer.partitions_for_topic(t) or set())]
-        if not parts:
-            await consumer.topics()  # refresh metadata once
-            parts = [TopicPartition(t, p) for t in topics
-                     for p in (consumer.partitions_for_topic(t) or set())]
+        described = await admin.describe_topics(topics)
+        parts = [TopicPartition(t["topic"], p["partition"]) for t in described
+                 for p in t["partitions"]]
         ends = await consumer.end_offsets(parts)
         committed = await admin.list_consumer_group_offsets(group, partitions=parts)
-        return sum(ends[tp] - (committed[tp].offset if tp in committed and
-                               committed[tp].offset >= 0 else 0) for tp in parts)
+        done = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
+        return sum(ends[tp] - done.get(tp, 0) for tp in parts)
     finally:
         await consumer.stop()
         await admin.close()

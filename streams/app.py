@@ -69,6 +69,10 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         table_standby_replicas=0,
+        # A crashed worker's partitions move to the others after this long (Faust's default
+        # of 60 s would stall a restart for a minute).
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
         **kafka_options(settings),
     )
     calendar = calendar_from(settings)

@@ -1,0 +1,121 @@
+"""The real pipeline as processes: `servicescore worker` and `servicescore sink` against the
+session's Kafka, each with its own topics, consumer groups and embedded ClickHouse folder."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC
+from schemas.facts import FACTS_TOPIC
+from servicescore.broker import free_port
+from servicescore.settings import load_settings
+from servicescore.topics import lag
+
+CLI = [sys.executable, "-m", "servicescore.cli"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Pipeline:
+    def __init__(self, bootstrap: str, folder: Path):
+        uid = uuid.uuid4().hex[:8]
+        self.folder = folder
+        self.env = {
+            **os.environ,
+            "SERVICESCORE_KAFKA_BOOTSTRAP": bootstrap,
+            "SERVICESCORE_TOPIC_PREFIX": f"t{uid}-",
+            "SERVICESCORE_APP_ID": f"ss{uid}",
+            "SERVICESCORE_DATA_DIR": str(folder),
+            "SERVICESCORE_API": f"127.0.0.1:{free_port()}",
+            "SERVICESCORE_PARTITIONS": "4",
+        }
+        self.settings = load_settings(**{k.removeprefix("SERVICESCORE_").lower(): v
+                                         for k, v in self.env.items()
+                                         if k.startswith("SERVICESCORE_")})
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run([*CLI, *args], env=self.env, cwd=REPO, capture_output=True,
+                              text=True, timeout=600)
+        if check and done.returncode != 0:
+            raise AssertionError(f"servicescore {' '.join(args)} failed: {done.stderr[-2000:]}")
+        return done
+
+    def json(self, *args: str):
+        return json.loads(self.cli(*args, "--format", "json").stdout)
+
+    def start(self, part: str) -> None:
+        log = open(self.folder / f"{part}.log", "ab")
+        self.processes[part] = subprocess.Popen([*CLI, part], env=self.env, cwd=REPO,
+                                                stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self, part: str) -> None:
+        """SIGKILL: no flush, no commit, no goodbye."""
+        process = self.processes.pop(part)
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+
+    def stop(self, part: str) -> None:
+        process = self.processes.pop(part, None)
+        if process is None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+    def stop_all(self) -> None:
+        for part in list(self.processes):
+            self.stop(part)
+
+    def lag(self) -> int:
+        s, app = self.settings, self.settings.app_id
+        sources = [s.topic(t) for t in EVENT_TOPICS]
+        internal = [f"{app}-ticket-events", f"{app}-customer-index"]
+        sink = [s.topic(t) for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)]
+
+        async def total():
+            return (await lag(s, app, sources + internal)
+                    + await lag(s, f"{app}-sink", sink))
+        return asyncio.run(total())
+
+    def wait_idle(self, timeout: float = 600, settle: int = 3) -> None:
+        """Until every consumer group has committed everything, `settle` checks in a row."""
+        deadline, quiet = time.monotonic() + timeout, 0
+        while quiet < settle:
+            for part, process in self.processes.items():
+                assert process.poll() is None, f"{part} exited: {self.tail(part)}"
+            assert time.monotonic() < deadline, f"pipeline still behind: lag {self.lag()}"
+            quiet = quiet + 1 if self.lag() == 0 else 0
+            time.sleep(1.0)
+
+    def tail(self, part: str) -> str:
+        path = self.folder / f"{part}.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+
+@pytest.fixture
+def pipeline_factory(kafka_bootstrap, tmp_path):
+    made: list[Pipeline] = []
+
+    def make(name: str = "pipeline") -> Pipeline:
+        folder = tmp_path / name
+        folder.mkdir()
+        pipeline = Pipeline(kafka_bootstrap, folder)
+        made.append(pipeline)
+        return pipeline
+
+    yield make
+    for pipeline in made:
+        pipeline.stop_all()

@@ -1,0 +1,380 @@
+"""Properties of the pure lifecycle step (streams/lifecycle.py) and the repeat index
+(streams/repeat.py): any arrival order, with any redelivery, ends in the same facts.
+
+A ticket is generated as compact records (streams.ticket.record's shape) with times drawn from a
+few offsets, so ties in occurred_at and the exact 7 / 30 day boundaries come up often. "The sink
+view" of a stream of facts is what ReplacingMergeTree(version, deleted) shows under FINAL: per
+table identity the highest version, tombstones dropped.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas.facts import FACT_TABLES
+from streams import lifecycle, repeat, ticket
+from streams.calendar import WorkCalendar
+from streams.facts import ticket_facts
+
+CALENDAR = WorkCalendar()
+DAY = 86_400_000
+BASE = 1_793_577_600_000  # 2026-11-02 00:00 +08:00, a Monday
+# Offsets from BASE: ties, clock skew (before the opened) and both sides of 7 and 30 days.
+OFFSETS = (-60_000, 0, 1, 60_000, 3_600_000, DAY, 7 * DAY, 7 * DAY + 1, 8 * DAY, 30 * DAY,
+           30 * DAY + 1)
+ENGINEERS = ("E1", "E2", "E3")
+# kpis.md: for equal times, opened, first-response, escalated, onsite-arrived, resolved,
+# reopened, survey; then event_id.
+ORDER = ("opened", "first_response", "escalated", "onsite_arrived", "resolved", "reopened",
+         "survey")
+PROPERTY = settings(max_examples=300, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------------
+
+def rec(kind: str, event_id: str, t: int, ticket_id: str = "T1", **fields) -> dict:
+    return {"k": kind, "id": event_id, "t": t, "ticket_id": ticket_id, **fields}
+
+
+def opened(event_id, t, ticket_id="T1", customer_id="C1", category="printer", priority="P2",
+           assignee_id=None, **more):
+    fields = {"customer_id": customer_id, "category": category, "priority": priority,
+              "channel": "phone", "team_id": "team-a", "assignee_id": assignee_id,
+              "requires_onsite": False, **more}
+    return rec("opened", event_id, t, ticket_id, **fields)
+
+
+def response(event_id, t, engineer, ticket_id="T1"):
+    return rec("first_response", event_id, t, ticket_id, engineer_id=engineer)
+
+
+def resolved(event_id, t, engineer, ticket_id="T1"):
+    return rec("resolved", event_id, t, ticket_id, engineer_id=engineer)
+
+
+def reopened(event_id, t, ticket_id="T1"):
+    return rec("reopened", event_id, t, ticket_id)
+
+
+def escalated(event_id, t, engineer, to="E9", ticket_id="T1"):
+    return rec("escalated", event_id, t, ticket_id, from_engineer_id=engineer, to_engineer_id=to)
+
+
+times = st.sampled_from(OFFSETS).map(lambda o: BASE + o)
+engineers = st.sampled_from(ENGINEERS)
+
+
+def kind_fields(kind: str, customer: str | None, category: str | None):
+    """The kind's own fields (streams.ticket._FIELDS), as a strategy of dicts."""
+    if kind == "opened":
+        return st.fixed_dictionaries({
+            "customer_id": st.just(customer) if customer else st.sampled_from(("C1", "C2")),
+            "category": st.just(category) if category else st.sampled_from(("printer", "pc")),
+            "priority": st.sampled_from(("P1", "P2", "P3", "P4")),
+            "channel": st.sampled_from(("phone", "email")),
+            "team_id": st.sampled_from(("team-a", None)),
+            "assignee_id": st.sampled_from((*ENGINEERS, None)),
+            "requires_onsite": st.booleans(),
+        })
+    if kind in ("first_response", "onsite_arrived", "resolved"):
+        return st.fixed_dictionaries({"engineer_id": engineers})
+    if kind == "escalated":
+        return st.fixed_dictionaries({"from_engineer_id": engineers,
+                                      "to_engineer_id": st.sampled_from((*ENGINEERS, None))})
+    if kind == "survey":
+        return st.fixed_dictionaries({"csat": st.integers(1, 5),
+                                      "nps": st.one_of(st.none(), st.integers(0, 10))})
+    return st.just({})
+
+
+@st.composite
+def ticket_events(draw, ticket_id="T1", customer=None, category=None):
+    """One ticket's distinct records: 0-2 opened (usually 1) and up to 10 others."""
+    n_opened = draw(st.sampled_from((0, 1, 1, 1, 2)))
+    others = draw(st.lists(st.sampled_from(ORDER[1:]), max_size=10))
+    kinds = ["opened"] * n_opened + others
+    ids = draw(st.lists(st.integers(0, 999), min_size=len(kinds), max_size=len(kinds),
+                        unique=True))
+    return [{"k": kind, "id": f"{ticket_id}-e{n:03d}", "t": draw(times), "ticket_id": ticket_id,
+             **draw(kind_fields(kind, customer, category))}
+            for kind, n in zip(kinds, ids, strict=True)]
+
+
+def arrival(data, events: list[dict]) -> list[dict]:
+    """A permutation of ``events`` with copies of some of them inserted anywhere."""
+    order = list(data.draw(st.permutations(events)))
+    if not events:
+        return order
+    copies = data.draw(st.lists(st.tuples(st.sampled_from(events), st.integers(0, 10**6)),
+                                max_size=6))
+    for event, where in copies:
+        order.insert(where % (len(order) + 1), dict(event))
+    return order
+
+
+# ---------------------------------------------------------------------------------------------
+# The sink's view and an independent reading of the episodes
+# ---------------------------------------------------------------------------------------------
+
+def identity(fact: dict) -> tuple:
+    table = FACT_TABLES[fact["kind"]]
+    return table.table, table.identity(fact)
+
+
+def sink_view(facts: list[dict]) -> dict[tuple, dict]:
+    """Per identity the highest version (a later equal one wins), tombstones dropped; without
+    the v/del fields. Two different contents under one identity and version would make the
+    result depend on arrival order, so that is refused here."""
+    best: dict[tuple, dict] = {}
+    for fact in facts:
+        key = identity(fact)
+        held = best.get(key)
+        if held is not None and held["v"] == fact["v"]:
+            assert held == fact, f"two contents at version {fact['v']}: {held} / {fact}"
+        if held is None or fact["v"] >= held["v"]:
+            best[key] = fact
+    return {key: {k: v for k, v in f.items() if k not in ("v", "del")}
+            for key, f in best.items() if not f["del"]}
+
+
+def by_identity(facts: dict[str, dict]) -> dict[tuple, dict]:
+    return {identity(f): f for f in facts.values()}
+
+
+def state_of(events: list[dict]) -> dict:
+    state = ticket.new_state()
+    for event in events:
+        ticket.merge(state, event)
+    return state
+
+
+def run(order: list[dict]) -> tuple[dict, list[list[dict]], list[list[tuple]]]:
+    """Apply the records in order on a fresh state: (state, facts per step, reports per step)."""
+    state = ticket.new_state()
+    facts, reports = [], []
+    for event in order:
+        out, rep = lifecycle.apply(state, event, CALENDAR)
+        facts.append(out)
+        reports.append(rep)
+    return state, facts, reports
+
+
+def distinct(events: list[dict]) -> list[dict]:
+    """First copy per event_id, in the ticket event order of kpis.md."""
+    seen = {}
+    for event in events:
+        seen.setdefault(event["id"], event)
+    return sorted(seen.values(), key=lambda e: (e["t"], ORDER.index(e["k"]), e["id"]))
+
+
+def expected_resolutions(events: list[dict]) -> list[tuple[int, str, int]]:
+    """(episode, engineer, resolved time) of every resolution: the walk starts open in episode 1;
+    a resolve while open ends the episode, a reopen while resolved starts the next."""
+    is_open, episode, found = True, 1, []
+    for event in distinct(events):
+        if event["k"] == "resolved" and is_open:
+            found.append((episode, event["engineer_id"], event["t"]))
+            is_open = False
+        elif event["k"] == "reopened" and not is_open:
+            episode, is_open = episode + 1, True
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) any order, any duplicates: the same facts, those of the final state
+# ---------------------------------------------------------------------------------------------
+
+@PROPERTY
+@given(events=ticket_events(), data=st.data())
+def test_any_arrival_order_with_duplicates_ends_in_the_final_states_facts(events, data):
+    first, second = arrival(data, events), arrival(data, events)
+
+    state, steps, _ = run(first)
+    other_state, other_steps, _ = run(second)
+
+    expected = by_identity(ticket_facts(state, CALENDAR))
+    assert sink_view([f for out in steps for f in out]) == expected
+    assert sink_view([f for out in other_steps for f in out]) == expected
+    assert by_identity(ticket_facts(other_state, CALENDAR)) == expected
+    assert state["version"] == other_state["version"] == len({e["id"] for e in events})
+
+
+# ---------------------------------------------------------------------------------------------
+# (b) held until opened; from then on the facts sent so far are always the current facts
+# ---------------------------------------------------------------------------------------------
+
+@PROPERTY
+@given(events=ticket_events(), data=st.data())
+def test_events_are_held_until_opened_then_every_prefix_is_consistent(events, data):
+    order = arrival(data, events)
+    state = ticket.new_state()
+    sent: list[dict] = []
+    seen_opened = False
+    for event in order:
+        out, reports = lifecycle.apply(state, event, CALENDAR)
+        first_opened = event["k"] == "opened" and not seen_opened
+        seen_opened = seen_opened or event["k"] == "opened"
+        if not seen_opened:
+            assert (out, reports) == ([], []), f"emitted before the opened arrived: {out}"
+            continue
+        if first_opened:
+            assert any(f["kind"] == "ticket" for f in out), "the opened released no ticket row"
+            assert reports, "the opened sent no report to the customer index"
+        sent += out
+        assert sink_view(sent) == by_identity(ticket_facts(state, CALENDAR))
+
+
+# ---------------------------------------------------------------------------------------------
+# (c) resolutions: one per resolve that comes while open, in the ticket order
+# ---------------------------------------------------------------------------------------------
+
+@PROPERTY
+@given(events=ticket_events(), data=st.data())
+def test_resolutions_are_the_resolves_that_come_while_open(events, data):
+    _, steps, _ = run(arrival(data, events))
+
+    view = sink_view([f for out in steps for f in out])
+    got = sorted((f["episode"], f["engineer_id"], f["resolved_at"])
+                 for f in view.values() if f["kind"] == "resolution")
+    has_opened = any(e["k"] == "opened" for e in events)
+    assert got == (expected_resolutions(events) if has_opened else [])
+
+
+# ---------------------------------------------------------------------------------------------
+# (d) the (customer, category) index: any order of reports, stale ones included
+# ---------------------------------------------------------------------------------------------
+
+def expected_repeat_flags(tickets: dict[str, tuple[int, list[tuple[int, int]]]]) -> dict:
+    """(ticket, episode) -> (new ticket within 7 d, within 30 d): another ticket of the key
+    opened at t with 0 <= t - resolved <= N days."""
+    flags = {}
+    for tid, (_, resolutions) in tickets.items():
+        for episode, resolved_ms in resolutions:
+            later = [o - resolved_ms for other, (o, _) in tickets.items() if other != tid]
+            flags[(tid, episode)] = (any(0 <= d <= 7 * DAY for d in later),
+                                     any(0 <= d <= 30 * DAY for d in later))
+    return flags
+
+
+def repeat_view(facts: list[dict]) -> dict:
+    best: dict[tuple, dict] = {}
+    for fact in facts:
+        key = (fact["ticket_id"], fact["episode"])
+        held = best.get(key)
+        if held is not None and held["v"] == fact["v"]:
+            assert held == fact, f"two contents at version {fact['v']}: {held} / {fact}"
+        if held is None or fact["v"] >= held["v"]:
+            best[key] = fact
+    return {key: (f["new_ticket_7d"], f["new_ticket_30d"]) for key, f in best.items()}
+
+
+@PROPERTY
+@given(data=st.data(), n_tickets=st.integers(1, 4))
+def test_repeat_index_any_report_order_ends_in_the_flags_of_the_final_reports(data, n_tickets):
+    reports: list[tuple[str, dict]] = []
+    finals: dict[str, tuple[int, list[tuple[int, int]]]] = {}
+    for i in range(n_tickets):
+        tid = f"T{i}"
+        events = data.draw(ticket_events(tid, customer="C1", category="printer"))
+        state, _, steps = run(arrival(data, events))
+        reports += [r for step in steps for r in step]
+        facts = ticket_facts(state, CALENDAR)
+        if facts:
+            row = next(f for f in facts.values() if f["kind"] == "ticket")
+            finals[tid] = (row["opened_at"], [(f["episode"], f["resolved_at"])
+                                              for f in facts.values()
+                                              if f["kind"] == "resolution"])
+    assert {key for key, _ in reports} <= {repeat.index_key("C1", "printer")}
+
+    index = repeat.new_index()
+    sent: list[dict] = []
+    for _, report in arrival(data, reports):  # shuffled: older versions come late, too
+        fresh = repeat.update(index, report)
+        sent += repeat.changes(index, resend_all=not fresh)
+
+    expected = expected_repeat_flags(finals)
+    final_flags = {(f["ticket_id"], f["episode"]): (f["new_ticket_7d"], f["new_ticket_30d"])
+                   for f in repeat.flags(index).values()}
+    assert final_flags == expected
+    assert repeat_view(sent) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Edge rules of kpis.md, by example
+# ---------------------------------------------------------------------------------------------
+
+def resolutions_of(facts: dict[str, dict]) -> list[dict]:
+    return sorted((f for f in facts.values() if f["kind"] == "resolution"),
+                  key=lambda f: f["episode"])
+
+
+def test_a_resolve_while_resolved_changes_nothing():
+    events = [opened("e1", BASE), response("e2", BASE + 60_000, "E1"),
+              resolved("e3", BASE + 3_600_000, "E1")]
+    state, _, _ = run(events)
+    before = ticket_facts(state, CALENDAR)
+
+    out, reports = lifecycle.apply(state, resolved("e4", BASE + DAY, "E2"), CALENDAR)
+
+    assert (out, reports) == ([], [])
+    assert ticket_facts(state, CALENDAR) == before
+    (only,) = resolutions_of(before)
+    assert (only["engineer_id"], only["resolved_at"]) == ("E1", BASE + 3_600_000)
+
+
+def test_a_reopen_while_open_changes_nothing():
+    events = [opened("e1", BASE), response("e2", BASE + 60_000, "E1"),
+              resolved("e3", BASE + 3_600_000, "E1")]
+    without, _, _ = run(events)
+    state, _, _ = run(events[:2])
+
+    out, reports = lifecycle.apply(state, reopened("e4", BASE + 120_000), CALENDAR)
+    assert (out, reports) == ([], [])
+    lifecycle.apply(state, events[2], CALENDAR)
+
+    assert ticket_facts(state, CALENDAR) == ticket_facts(without, CALENDAR)
+    (only,) = resolutions_of(ticket_facts(state, CALENDAR))
+    assert (only["episode"], only["episode_start"], only["reopened_7d"]) == (1, BASE, False)
+
+
+def test_an_escalation_between_resolution_and_reopen_belongs_to_no_episode():
+    events = [opened("e1", BASE), response("e2", BASE + 60_000, "E1"),
+              resolved("e3", BASE + 3_600_000, "E1"), escalated("e4", BASE + DAY, "E1"),
+              reopened("e5", BASE + 8 * DAY), resolved("e6", BASE + 9 * DAY, "E2")]
+    state, _, _ = run(events)
+    facts = ticket_facts(state, CALENDAR)
+
+    (escalation,) = [f for f in facts.values() if f["kind"] == "escalation"]
+    assert escalation["episode"] == 0
+    first, second = resolutions_of(facts)
+    assert (first["escalated"], second["escalated"]) == (False, False)
+    assert first["fcr"] is True  # the reopen is 8 days later, the escalation is in no episode
+
+
+def test_an_escalation_during_an_episode_belongs_to_it():
+    events = [opened("e1", BASE), escalated("e2", BASE + 60_000, "E1"),
+              resolved("e3", BASE + 3_600_000, "E2")]
+    state, _, _ = run(events)
+    facts = ticket_facts(state, CALENDAR)
+
+    (escalation,) = [f for f in facts.values() if f["kind"] == "escalation"]
+    (only,) = resolutions_of(facts)
+    assert (escalation["episode"], only["escalated"], only["fcr"]) == (1, True, False)
+
+
+def test_fcr_is_false_when_the_first_responder_is_not_the_resolver():
+    def fcr(*events):
+        state, _, _ = run([opened("e1", BASE), *events])
+        (only,) = resolutions_of(ticket_facts(state, CALENDAR))
+        return only["fcr"]
+
+    assert fcr(response("e2", BASE + 60_000, "E1"), resolved("e3", BASE + 600_000, "E2")) is False
+    assert fcr(response("e2", BASE + 60_000, "E1"), resolved("e3", BASE + 600_000, "E1")) is True
+    assert fcr(resolved("e3", BASE + 600_000, "E2")) is True  # nobody responded
+    # The first responder is the earliest response, not the first to arrive.
+    assert fcr(response("e4", BASE + 120_000, "E2"), response("e2", BASE + 60_000, "E1"),
+               resolved("e3", BASE + 600_000, "E2")) is False
