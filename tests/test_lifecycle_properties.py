@@ -9,6 +9,8 @@ table identity the highest version, tombstones dropped.
 
 from __future__ import annotations
 
+import copy
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +21,7 @@ from streams.facts import ticket_facts
 
 CALENDAR = WorkCalendar()
 DAY = 86_400_000
-BASE = 1_793_577_600_000  # 2026-11-02 00:00 +08:00, a Monday
+BASE = 1_793_548_800_000  # 2026-11-02 00:00 +08:00, a Monday
 # Offsets from BASE: ties, clock skew (before the opened) and both sides of 7 and 30 days.
 OFFSETS = (-60_000, 0, 1, 60_000, 3_600_000, DAY, 7 * DAY, 7 * DAY + 1, 8 * DAY, 30 * DAY,
            30 * DAY + 1)
@@ -104,7 +106,7 @@ def ticket_events(draw, ticket_id="T1", customer=None, category=None):
             for kind, n in zip(kinds, ids, strict=True)]
 
 
-def arrival(data, events: list[dict]) -> list[dict]:
+def arrival(data, events: list) -> list:
     """A permutation of ``events`` with copies of some of them inserted anywhere."""
     order = list(data.draw(st.permutations(events)))
     if not events:
@@ -112,7 +114,7 @@ def arrival(data, events: list[dict]) -> list[dict]:
     copies = data.draw(st.lists(st.tuples(st.sampled_from(events), st.integers(0, 10**6)),
                                 max_size=6))
     for event, where in copies:
-        order.insert(where % (len(order) + 1), dict(event))
+        order.insert(where % (len(order) + 1), copy.deepcopy(event))
     return order
 
 

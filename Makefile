@@ -1,0 +1,31 @@
+# Set-up on a fresh machine is `make test`: virtualenv, install, the Kafka broker's jars, tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+KAFKA_LIB := .cache/kafka/lib
+
+.PHONY: install test kafka-jars clean
+
+install: $(BIN)/.installed kafka-jars
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+# The broker (org.apache.kafka:kafka_2.13 + a log4j2 binding) from Maven Central.
+kafka-jars: $(KAFKA_LIB)/.fetched
+
+$(KAFKA_LIB)/.fetched: deploy/kafka/pom.xml
+	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(KAFKA_LIB)
+	touch $@
+
+# Every test, the real-Kafka and real-ClickHouse ones included: the session starts its own
+# broker on free ports (or uses SERVICESCORE_KAFKA_BOOTSTRAP) and stops it afterwards.
+test: install
+	$(BIN)/pytest -q --durations=10
+
+clean:
+	rm -rf $(VENV) .cache .data
