@@ -9,6 +9,7 @@ import argparse
 import csv
 import io
 import json
+import logging
 import sys
 import time
 from datetime import date
@@ -20,6 +21,14 @@ from servicescore.settings import ROOT, Settings, load_settings
 FORMATS = ("json", "table", "csv")
 
 
+class Parser(argparse.ArgumentParser):
+    """A bad flag is one line naming it, like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"servicescore: {self.prog.removeprefix('servicescore ')}: {message} "
+                     f"(see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -28,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         settings = load_settings()
+        quiet_libraries(settings, service=getattr(args, "service", False))
         result = args.handler(settings, args)
         return result or 0
     except ServicescoreError as exc:
@@ -37,8 +47,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def quiet_libraries(settings: Settings, service: bool) -> None:
+    """Services log warnings; a short command speaks only through its one-line result, so the
+    Kafka client's own connection warnings must not reach the terminal."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
+    if not service:
+        for name in ("aiokafka", "kafka"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="servicescore", description=(
+    p = Parser(prog="servicescore", description=(
         "After-sales ticket events into live per-engineer KPIs (售后服务绩效考核)."))
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -55,11 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("config", help="print the settings in effect (secrets masked)"
                    ).set_defaults(handler=cmd_config)
     sub.add_parser("run", help="stream processors + ClickHouse sink + HTTP API in one process"
-                   ).set_defaults(handler=cmd_run)
+                   ).set_defaults(handler=cmd_run, service=True)
     sub.add_parser("worker", help="the stream processors alone (scale out: N per group)"
-                   ).set_defaults(handler=cmd_worker)
+                   ).set_defaults(handler=cmd_worker, service=True)
     sub.add_parser("sink", help="the ClickHouse sink (and the read API) alone"
-                   ).set_defaults(handler=cmd_sink)
+                   ).set_defaults(handler=cmd_sink, service=True)
 
     for name, what in (("kpis", "KPIs of the window, per engineer or team"),
                        ("tickets", "the drill-down: one row per resolution")):
@@ -198,21 +218,26 @@ def reader_for(settings: Settings):
         return HttpReader(settings.api, token)
 
 
-def cmd_kpis(settings: Settings, args) -> int:
+def window(settings: Settings, args) -> tuple[int, int]:
     from servicescore.period import parse_instant
 
     lo, hi = parse_instant(args.start, settings.timezone), parse_instant(args.end, settings.timezone)
     if hi <= lo:
         raise ServicescoreError("--to must be after --from")
+    return lo, hi
+
+
+def cmd_kpis(settings: Settings, args) -> int:
+    lo, hi = window(settings, args)
     rows = reader_for(settings).kpis(lo, hi, args.engineer, args.team, args.group)
     emit(rows, args.format, title=f"KPIs {args.start} .. {args.end}")
     return 0
 
 
 def cmd_tickets(settings: Settings, args) -> int:
-    from servicescore.period import format_instant, parse_instant
+    from servicescore.period import format_instant
 
-    lo, hi = parse_instant(args.start, settings.timezone), parse_instant(args.end, settings.timezone)
+    lo, hi = window(settings, args)
     rows = reader_for(settings).tickets(lo, hi, args.engineer, args.team)
     for row in rows:
         for key in ("opened_at", "first_response_at", "episode_start", "resolved_at"):

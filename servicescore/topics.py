@@ -53,9 +53,21 @@ async def create_topics(settings: Settings) -> list[str]:
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another process created them meanwhile
+            await _until_led(admin, [t.name for t in missing])
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+async def _until_led(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 15) -> None:
+    """New partitions take a moment to get a leader; producing before that only retries."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        described = await admin.describe_topics(names)
+        if all(t["error_code"] == 0 and t["partitions"] and
+               all(p["leader"] >= 0 for p in t["partitions"]) for t in described):
+            return
+        await asyncio.sleep(0.1)
 
 
 async def lag(settings: Settings, group: str, topics: list[str]) -> int:

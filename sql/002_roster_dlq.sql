@@ -9,7 +9,8 @@ CREATE TABLE IF NOT EXISTS roster (
     version     UInt64,
     deleted     UInt8
 ) ENGINE = ReplacingMergeTree(version, deleted)
-ORDER BY engineer_id;
+ORDER BY engineer_id
+SETTINGS non_replicated_deduplication_window = 1000;
 
 -- Dead letters, as published to events-dlq; one row per refused message.
 CREATE TABLE IF NOT EXISTS dead_letters (

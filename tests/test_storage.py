@@ -4,7 +4,6 @@ version, tombstones, insert deduplication, and the one-process-per-folder lock."
 from __future__ import annotations
 
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
