@@ -6,7 +6,12 @@ import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    GroupCoordinatorNotAvailableError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAlreadyExistsError,
+)
 
 from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC
 from schemas.facts import FACTS_TOPIC
@@ -81,7 +86,10 @@ async def lag(settings: Settings, group: str, topics: list[str]) -> int:
         parts = [TopicPartition(t["topic"], p["partition"]) for t in described
                  for p in t["partitions"]]
         ends = await consumer.end_offsets(parts)
-        committed = await admin.list_consumer_group_offsets(group, partitions=parts)
+        try:
+            committed = await admin.list_consumer_group_offsets(group, partitions=parts)
+        except GroupCoordinatorNotAvailableError:
+            committed = {}  # the offsets topic is still being created: nothing known committed
         done = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
         return sum(ends[tp] - done.get(tp, 0) for tp in parts)
     finally:
