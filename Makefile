@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 KAFKA_LIB := .cache/kafka/lib
 
-.PHONY: install test kafka-jars clean
+.PHONY: install test bench kafka-jars clean
 
 install: $(BIN)/.installed kafka-jars
 
@@ -26,6 +26,10 @@ $(KAFKA_LIB)/.fetched: deploy/kafka/pom.xml
 # broker on free ports (or uses SERVICESCORE_KAFKA_BOOTSTRAP) and stops it afterwards.
 test: install
 	$(BIN)/pytest -q --durations=10
+
+# End-to-end events/s and event-to-KPI delay (numbers in README.md); not part of the tests.
+bench: install
+	$(BIN)/python -m bench.pipeline
 
 clean:
 	rm -rf $(VENV) .cache .data

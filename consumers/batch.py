@@ -6,8 +6,11 @@ every event of the ticket); ReplacingMergeTree does the same across batches.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
+
+import orjson
 
 from schemas.facts import FACT_TABLES
 
@@ -20,19 +23,18 @@ class Batch:
     oldest_emit_ms: int | None = None
     started: float = field(default_factory=time.monotonic)
 
-    def add(self, fact: dict, topic: str, partition: int, offset: int) -> None:
-        table = FACT_TABLES[fact["kind"]]
-        rows = self.facts.setdefault(table.table, {})
-        identity = table.identity(fact)
-        held = rows.get(identity)
-        if held is None or fact["v"] >= held["v"]:
-            rows[identity] = fact
-        if "ts" in fact and (self.oldest_emit_ms is None or fact["ts"] < self.oldest_emit_ms):
-            self.oldest_emit_ms = fact["ts"]
-        self.skip(topic, partition, offset)
-
-    def skip(self, topic: str, partition: int, offset: int) -> None:
-        """Count a message whose offset is committed with the batch, fact or not."""
+    def add(self, facts: list[dict], topic: str, partition: int, offset: int) -> None:
+        """The facts of one message (none for a message that held no fact: its offset is
+        still committed with the batch)."""
+        for fact in facts:
+            table = FACT_TABLES[fact["kind"]]
+            rows = self.facts.setdefault(table.table, {})
+            identity = table.identity(fact)
+            held = rows.get(identity)
+            if held is None or fact["v"] >= held["v"]:
+                rows[identity] = fact
+            if "ts" in fact and (self.oldest_emit_ms is None or fact["ts"] < self.oldest_emit_ms):
+                self.oldest_emit_ms = fact["ts"]
         first, _ = self.offsets.get((topic, partition), (offset, offset))
         self.offsets[(topic, partition)] = (first, offset)
         self.messages += 1
@@ -40,10 +42,11 @@ class Batch:
     def age(self) -> float:
         return time.monotonic() - self.started
 
-    def token(self, table: str) -> str:
-        """Names the batch for ClickHouse's insert deduplication (a retried insert is a no-op)."""
-        ranges = ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.offsets.items()))
-        return f"{table}|{ranges}"
+    def token(self, table: str, rows: list[list]) -> str:
+        """Names the batch's rows for ClickHouse's insert deduplication: a retried insert of the
+        same rows is a no-op. By content, not by offsets, which a recreated topic reuses."""
+        digest = hashlib.blake2b(orjson.dumps(rows), digest_size=16).hexdigest()
+        return f"{table}|{len(rows)}|{digest}"
 
     def tables(self) -> dict[str, list[dict]]:
         return {table: list(rows.values()) for table, rows in self.facts.items()}

@@ -31,7 +31,7 @@ class ClickHouseWriter:
             spec = _BY_TABLE[table]
             rows = [spec.row(f) for f in facts]
             try:
-                self.storage.insert(table, rows, spec.columns, token=batch.token(table))
+                self.storage.insert(table, rows, spec.columns, token=batch.token(table, rows))
             except StorageError as exc:
                 raise SinkBackpressureError(str(exc)) from exc
             written[table] = len(rows)

@@ -27,10 +27,15 @@ log = logging.getLogger("servicescore.sink")
 MAX_BACKOFF_S = 30.0
 
 
-def to_fact(topic: str, value: bytes | None, timestamp_ms: int, key: bytes | None) -> dict | None:
-    """A sink message as a fact row, or None when it is not one (logged and skipped)."""
+def to_facts(topic: str, value: bytes | None, timestamp_ms: int,
+             key: bytes | None) -> list[dict] | None:
+    """A sink message as fact rows, or None when it holds none (logged and skipped).
+
+    A facts message is one fact, or ``{"ts": ..., "facts": [...]}``: everything one step of a
+    stream processor emitted, in one message (one send instead of several)."""
     if topic == ROSTER_TOPIC:
-        return roster_fact(value, timestamp_ms, key)
+        fact = roster_fact(value, timestamp_ms, key)
+        return [fact] if fact else None
     try:
         data = orjson.loads(value)
     except (orjson.JSONDecodeError, TypeError):
@@ -38,8 +43,25 @@ def to_fact(topic: str, value: bytes | None, timestamp_ms: int, key: bytes | Non
     if not isinstance(data, dict):
         return None
     if topic == DLQ_TOPIC:
-        return {**data, "kind": "dead_letter", "v": 1, "del": 0}
-    return data if data.get("kind") in FACT_TABLES and "v" in data else None
+        letter = {**data, "kind": "dead_letter", "v": 1, "del": 0}
+        return [letter] if valid_fact(letter) else None
+    items = data.get("facts", [data])
+    if not isinstance(items, list) or not all(valid_fact(f) for f in items):
+        return None
+    if "ts" in data:
+        for fact in items:
+            fact.setdefault("ts", data["ts"])
+    return items
+
+
+def valid_fact(fact: object) -> bool:
+    """A malformed fact would fail its whole batch's insert forever: refuse it up front."""
+    if not isinstance(fact, dict) or fact.get("kind") not in FACT_TABLES:
+        return False
+    problem = FACT_TABLES[fact["kind"]].problem(fact)
+    if problem:
+        log.warning("not a valid %s fact: %s", fact["kind"], problem)
+    return problem is None
 
 
 def roster_fact(value: bytes | None, timestamp_ms: int, key: bytes | None) -> dict | None:
@@ -97,13 +119,11 @@ class Sink:
         for tp, messages in polled.items():
             logical = self.topics[tp.topic]
             for m in messages:
-                fact = to_fact(logical, m.value, m.timestamp, m.key)
-                if fact is None:
+                facts = to_facts(logical, m.value, m.timestamp, m.key)
+                if facts is None:
                     log.warning("skipped a message that is not a fact: %s[%d]@%d",
                                 tp.topic, tp.partition, m.offset)
-                    batch.skip(tp.topic, tp.partition, m.offset)
-                else:
-                    batch.add(fact, tp.topic, tp.partition, m.offset)
+                batch.add(facts or [], tp.topic, tp.partition, m.offset)
 
     async def flush(self, consumer: AIOKafkaConsumer, batch: Batch) -> None:
         """Insert until it succeeds, then commit the batch's offsets."""

@@ -1,71 +1,111 @@
-"""The facts the stream processors emit and the sink writes: table and columns per kind.
+"""The facts the stream processors emit and the sink writes: table and typed columns per kind.
 
-Each entry maps a fact kind to its ClickHouse table and its columns with the value a tombstone
-(which carries only the key) gets; the DDL is in sql/001_facts.sql. Every row also carries
-``version`` (the fact's ``v``) and ``deleted`` (its ``del``).
+The column contract sits next to the DDL (sql/001_facts.sql, sql/002_roster_dlq.sql). Every
+row also carries ``version`` (the fact's ``v``) and ``deleted`` (its ``del``). A tombstone
+carries only the identity columns; the others get their type's neutral value.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+# column type -> (accepted Python types, the value a tombstone gets)
+_TYPES: dict[str, tuple[tuple[type, ...], object]] = {
+    "str": ((str,), ""),
+    "int": ((int,), 0),
+    "ms": ((int,), 0),  # UTC epoch milliseconds, DateTime64(3, 'UTC')
+    "float": ((int, float), 0.0),
+    "bool": ((bool,), False),
+}
+
 
 @dataclass(frozen=True)
 class FactTable:
     table: str
     key: tuple[str, ...]  # the table's ORDER BY: a fact's identity
-    defaults: dict[str, object]  # column -> value when the fact does not carry it
+    types: dict[str, str]  # column -> type; a trailing "?" means Nullable
 
     @property
     def columns(self) -> list[str]:
-        return [*self.defaults, "version", "deleted"]
+        return [*self.types, "version", "deleted"]
 
     def identity(self, fact: dict) -> tuple:
         return tuple(fact[c] for c in self.key)
 
     def row(self, fact: dict) -> list:
-        return [fact.get(c, d) for c, d in self.defaults.items()] + [fact["v"], fact["del"]]
+        return [fact.get(c, _neutral(t)) for c, t in self.types.items()] + [fact["v"], fact["del"]]
+
+    def problem(self, fact: dict) -> str | None:
+        """Why ``fact`` cannot be a row of this table, or None when it can."""
+        if not _is(fact.get("v"), (int,)) or fact["v"] < 0:
+            return "v: must be a non-negative integer"
+        if fact.get("del") not in (0, 1) or isinstance(fact.get("del"), bool):
+            return "del: must be 0 or 1"
+        for column in self.key:
+            if fact.get(column) is None:
+                return f"{column}: identity column missing"
+        for column, kind in self.types.items():
+            value = fact.get(column)
+            if value is None:
+                if column in fact and not kind.endswith("?") and not fact["del"]:
+                    return f"{column}: null in a non-nullable column"
+                continue
+            if not _is(value, _TYPES[kind.rstrip("?")][0]):
+                return f"{column}: expected {kind.rstrip('?')}, got {type(value).__name__}"
+        return None
+
+
+def _is(value: object, types: tuple[type, ...]) -> bool:
+    # bool is an int in Python; only a bool column takes one
+    return isinstance(value, types) and (bool in types or not isinstance(value, bool))
+
+
+def _neutral(kind: str) -> object:
+    return None if kind.endswith("?") else _TYPES[kind][1]
 
 
 FACT_TABLES: dict[str, FactTable] = {
     "ticket": FactTable("tickets", ("ticket_id",), {
-        "ticket_id": "", "customer_id": "", "category": "", "priority": "", "channel": "",
-        "team_id": None, "assignee_id": None, "requires_onsite": False, "opened_at": 0,
-        "status": "", "episodes": 0, "episode_start": 0, "owner_id": None, "escalations": 0,
-        "first_response_at": None, "first_responder_id": None, "frt_s": None, "frt_bh_s": None,
-        "onsite_at": None, "onsite_engineer_id": None, "onsite_s": None, "onsite_bh_s": None,
+        "ticket_id": "str", "customer_id": "str", "category": "str", "priority": "str",
+        "channel": "str", "team_id": "str?", "assignee_id": "str?", "requires_onsite": "bool",
+        "opened_at": "ms", "status": "str", "episodes": "int", "episode_start": "ms",
+        "owner_id": "str?", "escalations": "int",
+        "first_response_at": "ms?", "first_responder_id": "str?", "frt_s": "float?",
+        "frt_bh_s": "float?", "onsite_at": "ms?", "onsite_engineer_id": "str?",
+        "onsite_s": "float?", "onsite_bh_s": "float?",
     }),
     "resolution": FactTable("resolutions", ("ticket_id", "episode"), {
-        "ticket_id": "", "episode": 0, "engineer_id": "", "resolved_at": 0, "episode_start": 0,
-        "aht_s": 0.0, "aht_bh_s": 0.0, "escalated": False, "fcr": False, "reopened_7d": False,
-        "reopened_30d": False, "customer_id": "", "category": "", "priority": "",
+        "ticket_id": "str", "episode": "int", "engineer_id": "str", "resolved_at": "ms",
+        "episode_start": "ms", "aht_s": "float", "aht_bh_s": "float", "escalated": "bool",
+        "fcr": "bool", "reopened_7d": "bool", "reopened_30d": "bool", "customer_id": "str",
+        "category": "str", "priority": "str",
     }),
     "repeat": FactTable("repeats", ("ticket_id", "episode"), {
-        "ticket_id": "", "episode": 0, "new_ticket_7d": False, "new_ticket_30d": False,
+        "ticket_id": "str", "episode": "int", "new_ticket_7d": "bool", "new_ticket_30d": "bool",
     }),
     "survey": FactTable("surveys", ("event_id",), {
-        "event_id": "", "ticket_id": "", "submitted_at": 0, "engineer_id": None,
-        "credited_by": "", "csat": 0, "nps": None,
+        "event_id": "str", "ticket_id": "str", "submitted_at": "ms", "engineer_id": "str?",
+        "credited_by": "str", "csat": "int", "nps": "int?",
     }),
     "escalation": FactTable("escalations", ("event_id",), {
-        "event_id": "", "ticket_id": "", "engineer_id": "", "to_engineer_id": None,
-        "escalated_at": 0, "episode": 0,
+        "event_id": "str", "ticket_id": "str", "engineer_id": "str", "to_engineer_id": "str?",
+        "escalated_at": "ms", "episode": "int",
     }),
     "complaint": FactTable("complaints", ("event_id",), {
-        "event_id": "", "engineer_id": "", "filed_at": 0, "severity": "", "ticket_id": None,
-        "reason": None,
+        "event_id": "str", "engineer_id": "str", "filed_at": "ms", "severity": "str",
+        "ticket_id": "str?", "reason": "str?",
     }),
     "assessment": FactTable("assessments", ("event_id",), {
-        "event_id": "", "engineer_id": "", "dimension": "", "score": 0.0, "assessor_role": "",
-        "assessor_id": None, "period": None, "effective_at": 0,
+        "event_id": "str", "engineer_id": "str", "dimension": "str", "score": "float",
+        "assessor_role": "str", "assessor_id": "str?", "period": "str?", "effective_at": "ms",
     }),
     "roster": FactTable("roster", ("engineer_id",), {
-        "engineer_id": "", "name": "", "role": "", "team_id": None, "active": True,
-        "updated_at": 0,
+        "engineer_id": "str", "name": "str", "role": "str", "team_id": "str?", "active": "bool",
+        "updated_at": "ms",
     }),
     "dead_letter": FactTable("dead_letters", ("topic", "partition", "offset"), {
-        "topic": "", "partition": 0, "offset": 0, "raw_base64": "", "reason": "",
-        "rejected_at": 0, "replayed_at": None,
+        "topic": "str", "partition": "int", "offset": "int", "raw_base64": "str",
+        "reason": "str", "rejected_at": "ms", "replayed_at": "ms?",
     }),
 }
 FACTS_TOPIC = "facts"

@@ -4,7 +4,8 @@ Each ticket reports to its (customer, category) key its opened time and its reso
 key's state answers, for every resolution, whether another ticket of the same customer and
 category was opened within 7 / 30 days after it (kpis.md, repeat_rate_*).
 
-State: ``{"tickets": {ticket_id: {"v", "opened", "res": [[episode, resolved_ms], ...]}},
+State: ``{"tickets": {ticket_id: {"v", "opened", "res": [[episode, resolved_ms], ...]}
+or {"v", "gone": true} for a ticket that moved to another key},
 "emitted": {fact key: [f7, f30]}, "seq": n}``.
 """
 
@@ -31,7 +32,8 @@ def update(index: dict, report: dict) -> bool:
     if held is not None and report["v"] < held["v"]:
         return False
     if report.get("gone"):
-        tickets.pop(report["ticket_id"], None)
+        # Keep the version: an older report arriving later must not bring the ticket back.
+        tickets[report["ticket_id"]] = {"v": report["v"], "gone": True}
     else:
         tickets[report["ticket_id"]] = {"v": report["v"], "opened": report["opened"],
                                         "res": report["res"]}
@@ -41,9 +43,10 @@ def update(index: dict, report: dict) -> bool:
 
 def flags(index: dict) -> dict[str, dict]:
     """The repeat fact of every resolution in the key (by fact key)."""
-    opened = sorted((t["opened"], tid) for tid, t in index["tickets"].items())
+    present = {tid: t for tid, t in index["tickets"].items() if not t.get("gone")}
+    opened = sorted((t["opened"], tid) for tid, t in present.items())
     facts = {}
-    for tid, held in index["tickets"].items():
+    for tid, held in present.items():
         for episode, resolved_ms in held["res"]:
             fact = {
                 "kind": "repeat", "ticket_id": tid, "episode": episode,

@@ -216,9 +216,9 @@ class LostReplyWriter(RecordingWriter):
 
 class SinkRun:
     def __init__(self, bootstrap: str, topic: str, writer, batch_rows: int = 1000,
-                 batch_seconds: float = 0.3, group: str | None = None):
+                 batch_seconds: float = 0.3):
         self.bootstrap, self.topic = bootstrap, topic
-        self.group = group or f"sink-test-{uuid.uuid4().hex[:10]}"
+        self.group = f"sink-test-{uuid.uuid4().hex[:10]}"  # a new group: reads from the start
         self.metrics = Metrics()
         self.consumers: list[AIOKafkaConsumer] = []
         self.sink = Sink(self._consumer, writer, self.metrics, {topic: FACTS_TOPIC},
@@ -243,8 +243,11 @@ class SinkRun:
         return await committed(self.bootstrap, self.group, self.topic)
 
     async def wait_committed(self, offset: int) -> None:
-        await wait_until(self, lambda: self.committed(), lambda n: n == offset,
-                         f"group {self.group} committed offset {offset} on {self.topic}")
+        """Wait until the group's committed offset is the topic's end offset, ``offset``."""
+        end = await end_offset(self.bootstrap, self.topic)
+        assert end == offset, f"{self.topic} ends at {end}, the test produced up to {offset}"
+        await wait_until(self, self.committed, lambda n: n == offset,
+                         f"group {self.group} committed the end offset {offset} of {self.topic}")
 
     async def stop(self) -> float:
         """Stop the sink and wait for its end; returns how long that took."""
@@ -344,9 +347,9 @@ def test_nothing_is_committed_while_clickhouse_is_down_and_nothing_lost_or_doubl
 
             writer.down.clear()
             await run.wait_committed(400)
-            return run, behind, rows_during, failures
+            return behind, rows_during, failures
 
-    run, behind, rows_during, failures = asyncio.run(scenario())
+    behind, rows_during, failures = asyncio.run(scenario())
 
     assert behind is None, f"offset {behind} committed while ClickHouse was down"
     assert rows_during == 0
@@ -486,7 +489,8 @@ def test_facts_at_the_reused_offsets_of_a_recreated_topic_are_stored(kafka_boots
     writer, stored = asyncio.run(scenario())
 
     assert writer.rows_written("resolutions") == 5
-    assert [r["ticket_id"] for r in stored] == sorted(f["ticket_id"] for f in old + new)
+    assert [r["ticket_id"] for r in stored] == sorted(f["ticket_id"] for f in old + new), \
+        "facts reported as written and committed are missing from ClickHouse"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -567,12 +571,12 @@ def test_stop_flushes_the_pending_partial_batch(kafka_bootstrap, topic_factory, 
             pending = (len(writer.batch_sizes), await run.committed(),
                        await count(storage, "resolutions"))
             took = await run.stop()
-            return run, pending, took, await run.committed()
+            return pending, took, await run.committed()
 
-    run, pending, took, after = asyncio.run(scenario())
+    pending, took, after = asyncio.run(scenario())
 
     assert pending == (0, None, 0), "the batch was flushed before stop()"
     assert writer.batch_sizes == [25]
     assert after == 25
     assert asyncio.run(count(storage, "resolutions", final=True)) == 25
-    assert took < TIMEOUT_S
+    assert took < 5 + 1, f"stop() took {took:.1f}s"
