@@ -25,7 +25,7 @@ FROM (SELECT * FROM resolutions FINAL
 LEFT JOIN (SELECT * FROM tickets FINAL) AS t ON t.ticket_id = r.ticket_id
 LEFT JOIN (SELECT ticket_id, episode, new_ticket_7d, new_ticket_30d FROM repeats FINAL) AS p
     ON p.ticket_id = r.ticket_id AND p.episode = r.episode
-LEFT JOIN (SELECT engineer_id, team_id FROM roster FINAL) AS ro ON ro.engineer_id = r.engineer_id
+LEFT JOIN team_of AS ro ON ro.engineer_id = r.engineer_id
 LEFT JOIN (SELECT ticket_id, engineer_id, groupArray(csat) AS csat,
                   groupArray(ifNull(nps, -1)) AS nps
            FROM surveys FINAL GROUP BY ticket_id, engineer_id) AS s

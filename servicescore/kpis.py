@@ -1,8 +1,9 @@
 """The KPIs of kpis.md for a window [from, to), per engineer or per team, from the facts tables.
 
-Each KPI family is one SQL aggregate over one facts table (read with FINAL, so corrected and
-redelivered facts count once); team KPIs group the same samples by the roster's team, so they
-are never means of engineer means. The small remainder (review360 weighting, nulls) is Python.
+Each KPI family is one SQL aggregate over one sample view of sql/003_sample_views.sql (facts
+read with FINAL, so corrected and redelivered facts count once); team KPIs group the same
+samples by the roster's team, so they are never means of engineer means. The small remainder
+(review360 weighting, complaint rate, nulls) is Python.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ FIELDS = (
     *(f for d in DIMENSIONS for f in (f"assessment_{d}", f"assessment_{d}_count")),
 )
 
-_WINDOW = ("{col} >= fromUnixTimestamp64Milli({{from_ms:Int64}}, 'UTC') "
-           "AND {col} < fromUnixTimestamp64Milli({{to_ms:Int64}}, 'UTC')")
-_ROSTER = "LEFT JOIN (SELECT engineer_id, team_id FROM roster FINAL) AS ro ON ro.engineer_id = "
+_WINDOW = ("at >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC') "
+           "AND at < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')")
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,10 @@ class KpiOptions:
     review_weights: dict[str, float] | None = None
 
 
-def _quantiles(col: str, name: str) -> str:
-    return (f"avg({col}) AS {name}_avg_s, quantileExactInclusive(0.5)({col}) AS {name}_p50_s, "
-            f"quantileExactInclusive(0.9)({col}) AS {name}_p90_s")
+def _percentiles(col: str, name: str, suffix: str = "") -> str:
+    return (f"avg({col}) AS {name}_avg_s{suffix}, "
+            f"quantileExactInclusive(0.5)({col}) AS {name}_p50_s{suffix}, "
+            f"quantileExactInclusive(0.9)({col}) AS {name}_p90_s{suffix}")
 
 
 def _target(targets: dict[str, float]) -> str:
@@ -49,65 +50,39 @@ def _target(targets: dict[str, float]) -> str:
 
 
 def _queries(opts: KpiOptions) -> dict[str, tuple[str, str]]:
-    """KPI family -> (SQL with {group} and {where} holes, the engineer column it credits)."""
+    """KPI family -> (sample view of sql/003_sample_views.sql, the aggregates over it)."""
     bh = "_bh" if opts.sla_clock == "business" else ""
     return {
-        "resolutions": ("r.engineer_id", f"""
-            SELECT {{group}} AS grp, count() AS resolutions,
-                {_quantiles('aht_s', 'aht')},
-                avg(aht_bh_s) AS aht_avg_s_bh, quantileExactInclusive(0.5)(aht_bh_s) AS aht_p50_s_bh,
-                quantileExactInclusive(0.9)(aht_bh_s) AS aht_p90_s_bh,
-                avg(fcr) AS fcr_rate,
-                avg(reopened_7d OR p.new_ticket_7d) AS repeat_rate_7d,
-                avg(reopened_30d OR p.new_ticket_30d) AS repeat_rate_30d
-            FROM (SELECT * FROM resolutions FINAL WHERE {_WINDOW.format(col='resolved_at')}) AS r
-            LEFT JOIN (SELECT ticket_id, episode, new_ticket_7d, new_ticket_30d
-                       FROM repeats FINAL) AS p ON p.ticket_id = r.ticket_id
-                                               AND p.episode = r.episode
-            {_ROSTER}r.engineer_id
-            WHERE {{where}} GROUP BY grp"""),
-        "first_responses": ("t.first_responder_id", f"""
-            SELECT {{group}} AS grp, count() AS first_responses, {_quantiles('frt_s', 'frt')},
-                avg(frt_bh_s) AS frt_avg_s_bh, quantileExactInclusive(0.5)(frt_bh_s) AS frt_p50_s_bh,
-                quantileExactInclusive(0.9)(frt_bh_s) AS frt_p90_s_bh,
-                avg(frt{bh}_s <= {_target(opts.frt_targets_s)}) AS frt_sla_rate
-            FROM (SELECT * FROM tickets FINAL WHERE first_response_at IS NOT NULL
-                  AND {_WINDOW.format(col='first_response_at')}) AS t
-            {_ROSTER}t.first_responder_id
-            WHERE {{where}} GROUP BY grp"""),
-        "onsite": ("t.onsite_engineer_id", f"""
-            SELECT {{group}} AS grp, count() AS onsite_visits,
-                avg(onsite_s) AS onsite_arrival_avg_s, avg(onsite_bh_s) AS onsite_arrival_avg_s_bh,
-                avg(onsite{bh}_s <= {_target(opts.onsite_targets_s)}) AS onsite_on_time_rate
-            FROM (SELECT * FROM tickets FINAL WHERE onsite_at IS NOT NULL
-                  AND {_WINDOW.format(col='onsite_at')}) AS t
-            {_ROSTER}t.onsite_engineer_id
-            WHERE {{where}} GROUP BY grp"""),
-        "escalations": ("e.engineer_id", f"""
-            SELECT {{group}} AS grp, count() AS escalations
-            FROM (SELECT * FROM escalations FINAL WHERE {_WINDOW.format(col='escalated_at')}) AS e
-            {_ROSTER}e.engineer_id
-            WHERE {{where}} GROUP BY grp"""),
-        "surveys": ("s.engineer_id", f"""
-            SELECT {{group}} AS grp, count() AS surveys, avg(csat) AS csat_avg,
-                avg(csat >= 4) AS csat_positive_rate, count(s.nps) AS nps_responses,
-                if(count(s.nps) = 0, NULL,
-                   100 * (countIf(s.nps >= 9) - countIf(s.nps <= 6)) / count(s.nps)) AS nps
-            FROM (SELECT * FROM surveys FINAL WHERE engineer_id IS NOT NULL
-                  AND {_WINDOW.format(col='submitted_at')}) AS s
-            {_ROSTER}s.engineer_id
-            WHERE {{where}} GROUP BY grp"""),
-        "complaints": ("c.engineer_id", f"""
-            SELECT {{group}} AS grp, count() AS complaints
-            FROM (SELECT * FROM complaints FINAL WHERE {_WINDOW.format(col='filed_at')}) AS c
-            {_ROSTER}c.engineer_id
-            WHERE {{where}} GROUP BY grp"""),
-        "assessments": ("a.engineer_id", f"""
-            SELECT {{group}} AS grp, dimension, assessor_role, count() AS n, avg(score) AS mean
-            FROM (SELECT * FROM assessments FINAL WHERE {_WINDOW.format(col='effective_at')}) AS a
-            {_ROSTER}a.engineer_id
-            WHERE {{where}} GROUP BY grp, dimension, assessor_role"""),
+        "resolutions": ("resolution_samples", f"""
+            count() AS resolutions, {_percentiles('aht_s', 'aht')},
+            {_percentiles('aht_bh_s', 'aht', '_bh')},
+            avg(fcr) AS fcr_rate, avg(repeat_7d) AS repeat_rate_7d,
+            avg(repeat_30d) AS repeat_rate_30d"""),
+        "first_responses": ("first_response_samples", f"""
+            count() AS first_responses, {_percentiles('frt_s', 'frt')},
+            {_percentiles('frt_bh_s', 'frt', '_bh')},
+            avg(frt{bh}_s <= {_target(opts.frt_targets_s)}) AS frt_sla_rate"""),
+        "onsite": ("onsite_samples", f"""
+            count() AS onsite_visits, avg(onsite_s) AS onsite_arrival_avg_s,
+            avg(onsite_bh_s) AS onsite_arrival_avg_s_bh,
+            avg(onsite{bh}_s <= {_target(opts.onsite_targets_s)}) AS onsite_on_time_rate"""),
+        "escalations": ("escalation_samples", "count() AS escalations"),
+        # nps_score, not nps: an alias equal to a column name would shadow it in count(nps).
+        "surveys": ("survey_samples", """
+            count() AS surveys, avg(csat) AS csat_avg, avg(csat >= 4) AS csat_positive_rate,
+            count(nps) AS nps_responses,
+            if(count(nps) = 0, NULL,
+               100 * (countIf(nps >= 9) - countIf(nps <= 6)) / count(nps)) AS nps_score"""),
+        "complaints": ("complaint_samples", "count() AS complaints"),
+        "assessments": ("assessment_samples",
+                        "dimension, assessor_role, count() AS n, avg(score) AS mean"),
     }
+
+
+def _sql(view: str, aggregates: str, group: str, where: list[str]) -> str:
+    by = "grp, dimension, assessor_role" if view == "assessment_samples" else "grp"
+    return (f"SELECT {group} AS grp, {aggregates} FROM {view} "
+            f"WHERE {' AND '.join([_WINDOW, *where])} GROUP BY {by}")
 
 
 def empty_kpis() -> dict:
@@ -121,16 +96,17 @@ def compute(storage: Storage, from_ms: int, to_ms: int, opts: KpiOptions,
     params = {"from_ms": from_ms, "to_ms": to_ms, "engineer": engineer or "", "team": team or ""}
     results: dict[str | None, dict] = {}
     assessments: dict[str | None, list[dict]] = {}
-    for family, (credited, sql) in _queries(opts).items():
-        where = ["1"]
-        if engineer:
-            where.append(f"{credited} = {{engineer:String}}")
-        if team:
-            where.append("ro.team_id = {team:String}")
-        grp = credited if group == "engineer" else "ro.team_id"
-        query = sql.replace("{group}", grp).replace("{where}", " AND ".join(where))
-        for row in storage.rows(query, params):
+    where = []
+    if engineer:
+        where.append("engineer_id = {engineer:String}")
+    if team:
+        where.append("team_id = {team:String}")
+    grp = "engineer_id" if group == "engineer" else "team_id"
+    for family, (view, aggregates) in _queries(opts).items():
+        for row in storage.rows(_sql(view, aggregates, grp, where), params):
             key = row.pop("grp")
+            if "nps_score" in row:
+                row["nps"] = row.pop("nps_score")
             if family == "assessments":
                 assessments.setdefault(key, []).append(row)
                 results.setdefault(key, empty_kpis())
@@ -180,6 +156,6 @@ def _listing(storage: Storage, results: dict, group: str) -> list[dict]:
         return [{"team_id": key, **kpis} for key, kpis in
                 sorted(results.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))]
     teams = {r["engineer_id"]: r["team_id"] for r in
-             storage.rows("SELECT engineer_id, team_id FROM roster FINAL")}
+             storage.rows("SELECT engineer_id, team_id FROM team_of")}
     return [{"engineer_id": key, "team_id": teams.get(key), **kpis}
             for key, kpis in sorted(results.items(), key=lambda kv: kv[0] or "")]

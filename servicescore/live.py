@@ -5,12 +5,9 @@ from __future__ import annotations
 from servicescore.storage import Storage
 
 _BACKLOG = """
-SELECT owner AS engineer_id, ro.team_id AS team_id, count() AS open_tickets,
-    toUnixTimestamp64Milli(min(t.episode_start)) AS oldest_open_since
-FROM (SELECT ifNull(owner_id, '') AS owner, episode_start FROM tickets FINAL
-      WHERE status = 'open') AS t
-LEFT JOIN (SELECT engineer_id, team_id FROM roster FINAL) AS ro ON ro.engineer_id = t.owner
-GROUP BY owner, team_id ORDER BY open_tickets DESC, owner
+SELECT engineer_id, team_id, count() AS open_tickets,
+    toUnixTimestamp64Milli(min(open_since)) AS oldest_open_since
+FROM open_tickets GROUP BY engineer_id, team_id ORDER BY open_tickets DESC, engineer_id
 """
 
 
