@@ -7,6 +7,7 @@ token of SERVICESCORE_API_TOKEN.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 
 from aiohttp import web
@@ -19,9 +20,16 @@ from servicescore.reader import LocalReader
 ROLLING = {"24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
 
 
-def create_api(reader: LocalReader, metrics, timezone: str,
+def create_api(reader: LocalReader, metrics, timezone: str, token: str | None = None,
                health=lambda: {"status": "ok"}) -> web.Application:
     routes = web.RouteTableDef()
+
+    def authorize(request: web.Request) -> None:
+        """Mutating calls need SERVICESCORE_API_TOKEN as a bearer token."""
+        if not token:
+            raise web.HTTPForbidden(text="mutating calls are disabled: set SERVICESCORE_API_TOKEN")
+        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+            raise web.HTTPUnauthorized(text="missing or wrong bearer token")
 
     def window(request: web.Request) -> tuple[int, int]:
         q = request.query
@@ -77,6 +85,14 @@ def create_api(reader: LocalReader, metrics, timezone: str,
         limit = int(request.query.get("limit", 100))
         rows = await asyncio.to_thread(reader.dead_letters, limit, request.query.get("topic"))
         return web.json_response(rows)
+
+    @routes.post("/dlq/replay")
+    async def dlq_replay_view(request):
+        authorize(request)
+        limit = int(request.query.get("limit", 100))
+        sent = await asyncio.to_thread(reader.replay_dead_letters, limit,
+                                       request.query.get("topic"))
+        return web.json_response({"republished": sent})
 
     @web.middleware
     async def errors(request, handler):

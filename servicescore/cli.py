@@ -271,14 +271,12 @@ def cmd_roster(settings: Settings, args) -> int:
 
 def cmd_dlq(settings: Settings, args) -> int:
     reader = reader_for(settings)
-    letters = reader.dead_letters(args.limit, args.topic)
     if args.action == "list":
+        letters = reader.dead_letters(args.limit, args.topic)
         shown = [{k: v for k, v in row.items() if k != "raw_base64"} for row in letters]
         emit(shown, args.format, title="Dead letters")
         return 0
-    from servicescore import publish, topics
-
-    sent = topics.run(publish.republish_dead_letters(settings, letters))
+    sent = reader.replay_dead_letters(args.limit, args.topic)
     print(f"republished {sent} dead letter(s) to their source topics")
     return 0
 

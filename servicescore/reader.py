@@ -12,6 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from schemas.facts import FACT_TABLES
 from servicescore import drilldown, kpis, live
 from servicescore.errors import ServicescoreError
 from servicescore.settings import Settings
@@ -26,6 +27,7 @@ def kpi_options(settings: Settings) -> kpis.KpiOptions:
 class LocalReader:
     def __init__(self, storage: Storage, settings: Settings):
         self.storage = storage
+        self.settings = settings
         self.options = kpi_options(settings)
 
     def kpis(self, from_ms: int, to_ms: int, engineer=None, team=None, group="engineer"):
@@ -37,14 +39,30 @@ class LocalReader:
     def backlog(self):
         return live.backlog(self.storage, int(time.time() * 1000))
 
-    def dead_letters(self, limit: int = 100, topic: str | None = None):
-        where = "WHERE topic = {topic:String}" if topic else ""
+    def dead_letters(self, limit: int = 100, topic: str | None = None, pending: bool = False):
+        where = " AND ".join((["topic = {topic:String}"] if topic else [])
+                             + (["replayed_at IS NULL"] if pending else []))
+        where = f"WHERE {where}" if where else ""
         return self.storage.rows(
             "SELECT topic, partition, offset, reason, raw_base64, "
             "toUnixTimestamp64Milli(rejected_at) AS rejected_at, "
             "toUnixTimestamp64Milli(replayed_at) AS replayed_at "
             f"FROM dead_letters FINAL {where} ORDER BY rejected_at DESC, topic, partition, offset "
             "LIMIT {limit:UInt32}", {"limit": limit, "topic": topic or ""})
+
+
+    def replay_dead_letters(self, limit: int = 100, topic: str | None = None) -> int:
+        """Republish dead letters not yet replayed to their source topics, then mark them."""
+        from servicescore import publish, topics
+
+        letters = self.dead_letters(limit, topic, pending=True)
+        sent = topics.run(publish.republish_dead_letters(self.settings, letters))
+        now = int(time.time() * 1000)
+        spec = FACT_TABLES["dead_letter"]
+        marked = [{**letter, "replayed_at": now, "v": 2, "del": 0} for letter in letters]
+        if marked:
+            self.storage.insert(spec.table, [spec.row(f) for f in marked], spec.columns)
+        return sent
 
 
 class HttpReader:
@@ -55,10 +73,15 @@ class HttpReader:
         self.token = token
 
     def _get(self, path: str, **params):
+        return self._call("GET", path, **params)
+
+    def _call(self, method: str, path: str, **params):
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-        url = f"{self.base}{path}?{query}"
+        request = urllib.request.Request(f"{self.base}{path}?{query}", method=method)
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(url, timeout=60) as response:
+            with urllib.request.urlopen(request, timeout=60) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:300]
@@ -80,3 +103,6 @@ class HttpReader:
 
     def dead_letters(self, limit=100, topic=None):
         return self._get("/dlq", limit=limit, topic=topic)
+
+    def replay_dead_letters(self, limit=100, topic=None) -> int:
+        return self._call("POST", "/dlq/replay", limit=limit, topic=topic)["republished"]

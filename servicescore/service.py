@@ -48,7 +48,9 @@ def make_sink(settings: Settings, storage: Storage, metrics: Metrics) -> Sink:
 
 async def _serve_api(settings: Settings, storage: Storage, metrics: Metrics):
     reader = LocalReader(storage, settings)
-    return await api.serve(api.create_api(reader, metrics, settings.timezone), settings.api)
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    return await api.serve(api.create_api(reader, metrics, settings.timezone, token),
+                           settings.api)
 
 
 def run_sink(settings: Settings, with_api: bool = True) -> None:

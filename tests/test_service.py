@@ -21,6 +21,7 @@ def test_commands_read_through_the_running_service(pipeline_factory, tmp_path):
     write_jsonl(records, tmp_path / "events.jsonl")
     write_roster_csv(sim.roster, tmp_path / "roster.csv")
     p = pipeline_factory("service")
+    p.env["SERVICESCORE_API_TOKEN"] = "s3cret"
     p.cli("topics", "create")
     p.cli("roster", "import", str(tmp_path / "roster.csv"))
     p.start("run")
@@ -42,6 +43,15 @@ def test_commands_read_through_the_running_service(pipeline_factory, tmp_path):
     assert [(d["topic"], d["reason"][:12]) for d in letters] == [
         ("survey-submitted", "not valid UT")]
 
+    wrong = p.cli("dlq", "replay", check=False,
+                  env_extra={"SERVICESCORE_API_TOKEN": "guess"})
+    assert wrong.returncode == 1 and "401" in wrong.stderr
+    assert "republished 1 dead letter" in p.cli("dlq", "replay").stdout
+    p.wait_idle()
+    letters = json.loads(p.cli("dlq", "list", "--format", "json").stdout)
+    assert len(letters) == 2  # the replayed one (marked) and its second refusal
+    assert sum(1 for d in letters if d["replayed_at"] is not None) == 1
+
     backlog = p.json("live")
     assert sum(b["open_tickets"] for b in backlog) > 0
 
@@ -49,4 +59,4 @@ def test_commands_read_through_the_running_service(pipeline_factory, tmp_path):
     health = json.load(urllib.request.urlopen(f"{api}/health"))
     assert health["status"] == "ok"
     metrics = urllib.request.urlopen(f"{api}/metrics").read().decode()
-    assert 'servicescore_dead_letters_total{topic="survey-submitted"} 1.0' in metrics
+    assert 'servicescore_dead_letters_total{topic="survey-submitted"} 2.0' in metrics

@@ -43,9 +43,10 @@ class Pipeline:
                                          if k.startswith("SERVICESCORE_")})
         self.processes: dict[str, subprocess.Popen] = {}
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run([*CLI, *args], env=self.env, cwd=REPO, capture_output=True,
-                              text=True, timeout=600)
+    def cli(self, *args: str, check: bool = True,
+            env_extra: dict | None = None) -> subprocess.CompletedProcess:
+        done = subprocess.run([*CLI, *args], env={**self.env, **(env_extra or {})}, cwd=REPO,
+                              capture_output=True, text=True, timeout=600)
         if check and done.returncode != 0:
             raise AssertionError(f"servicescore {' '.join(args)} failed: {done.stderr[-2000:]}")
         return done
