@@ -25,6 +25,7 @@ $(KAFKA_LIB)/.fetched: deploy/kafka/pom.xml
 # Every test, the real-Kafka and real-ClickHouse ones included: the session starts its own
 # broker on free ports (or uses SERVICESCORE_KAFKA_BOOTSTRAP) and stops it afterwards.
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/pytest -q --durations=10
 
 # End-to-end events/s and event-to-KPI delay (numbers in README.md); not part of the tests.

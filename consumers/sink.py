@@ -20,7 +20,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from consumers.batch import Batch
 from consumers.clickhouse import ClickHouseWriter, SinkBackpressureError
 from schemas.events import DLQ_TOPIC, ROSTER_TOPIC
-from schemas.facts import FACT_TABLES, FACTS_TOPIC
+from schemas.facts import FACT_TABLES
 from servicescore.metrics import Metrics
 
 log = logging.getLogger("servicescore.sink")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
 
@@ -140,17 +140,6 @@ class AssessmentRecorded(WireEvent):
     period: Annotated[StrictStr, Field(pattern=PERIOD_PATTERN)] | None = None
     comment: Text | None = None
 
-
-TicketEvent = Union[
-    TicketOpened,
-    TicketFirstResponse,
-    TicketEscalated,
-    TicketOnsiteArrived,
-    TicketResolved,
-    TicketReopened,
-    SurveySubmitted,
-]
-Event = Union[TicketEvent, ComplaintFiled, AssessmentRecorded]
 
 # Topic name (without the configured prefix) -> model. The names are the public contract.
 TOPIC_MODELS: dict[str, type[WireEvent]] = {

@@ -221,7 +221,8 @@ def reader_for(settings: Settings):
 def window(settings: Settings, args) -> tuple[int, int]:
     from servicescore.period import parse_instant
 
-    lo, hi = parse_instant(args.start, settings.timezone), parse_instant(args.end, settings.timezone)
+    lo, hi = (parse_instant(args.start, settings.timezone),
+              parse_instant(args.end, settings.timezone))
     if hi <= lo:
         raise ServicescoreError("--to must be after --from")
     return lo, hi

@@ -85,7 +85,8 @@ class HttpReader:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:300]
-            raise ServicescoreError(f"the service at {self.base} answered {exc.code}: {detail}")
+            raise ServicescoreError(
+                f"the service at {self.base} answered {exc.code}: {detail}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise ServicescoreError(
                 f"the embedded data folder is in use and the service API at {self.base} "

@@ -39,7 +39,8 @@ def parse_row(row: dict, where: str) -> dict:
     if not values["engineer_id"] or len(values["engineer_id"]) > 128:
         raise ServicescoreError(f"{where}: engineer_id must be 1..128 characters")
     if values["role"] not in ROLES:
-        raise ServicescoreError(f"{where}: role {values['role']!r} is not one of {', '.join(ROLES)}")
+        raise ServicescoreError(
+            f"{where}: role {values['role']!r} is not one of {', '.join(ROLES)}")
     active = values["active"].lower() or "true"
     if active not in _TRUE | _FALSE:
         raise ServicescoreError(f"{where}: active must be true or false, got {values['active']!r}")

@@ -69,7 +69,8 @@ DESK_HOURS = (8, 20)  # the service desk works 08:00-20:00 local; only P1 is han
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = ("伟", "芳", "娜", "敏", "静", "磊", "强", "军", "洋", "勇", "艳", "杰", "涛", "明",
          "超", "秀英", "建华", "志强", "晓东", "海燕", "文博", "雨桐", "子涵", "浩然")
-ESCALATION_REASONS = ("需要二线技术支持", "超出一线处理权限", "SLA即将超时", "疑似硬件故障需现场处理",
+ESCALATION_REASONS = ("需要二线技术支持", "超出一线处理权限", "SLA即将超时",
+                      "疑似硬件故障需现场处理",
                       "customer requested a specialist", "known issue, needs vendor ticket")
 REOPEN_REASONS = ("问题再次出现", "故障复现，客户要求重新处理", "客户反馈仍无法上网",
                   "fix did not hold", "same error after restart")

@@ -16,8 +16,9 @@ import json
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 DAY_MS = 86_400_000
@@ -149,11 +150,11 @@ def parse_rfc3339_ms(text: str) -> int | None:
             return None
         offset_minutes = (off_h * 60 + off_m) * (1 if offset[0] == "+" else -1)
     try:
-        naive = dt.datetime(year, month, day, hour, minute, second)
-        utc = naive - dt.timedelta(minutes=offset_minutes)
+        local = dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
+        utc = local - dt.timedelta(minutes=offset_minutes)
     except (ValueError, OverflowError):  # no such date, or outside years 1..9999 in UTC
         return None
-    epoch = dt.datetime(1970, 1, 1)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     ms = (utc - epoch) // dt.timedelta(seconds=1) * 1000
     if fraction:
         ms += int((fraction[1:] + "00")[:3])
@@ -279,7 +280,7 @@ def local_instant_ms(day: dt.date, hhmm: str, tz: ZoneInfo) -> int:
 
 
 def local_date(ms: int, tz: ZoneInfo) -> dt.date:
-    utc = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=ms)
+    utc = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=ms)
     try:
         return utc.astimezone(tz).date()
     except OverflowError:  # within a day of year 1 or year 9999

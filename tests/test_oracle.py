@@ -12,11 +12,27 @@ import time
 import pytest
 
 try:
-    from tests.oracle import (KPI_FIELDS, OracleConfig, compute_kpis, is_valid,
-                              parse_occurred_at, percentile, period_start_ms, working_seconds)
+    from tests.oracle import (
+        KPI_FIELDS,
+        OracleConfig,
+        compute_kpis,
+        is_valid,
+        parse_occurred_at,
+        percentile,
+        period_start_ms,
+        working_seconds,
+    )
 except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
-    from oracle import (KPI_FIELDS, OracleConfig, compute_kpis, is_valid, parse_occurred_at,
-                        percentile, period_start_ms, working_seconds)
+    from oracle import (
+        KPI_FIELDS,
+        OracleConfig,
+        compute_kpis,
+        is_valid,
+        parse_occurred_at,
+        percentile,
+        period_start_ms,
+        working_seconds,
+    )
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 EVER = (0, 10**15)  # a window holding every event of these tests
@@ -448,7 +464,7 @@ def test_assessment_period_places_it_at_the_period_start():
     assert set(ev.kpis((ms(1, "00:00", month=1), ms(1, "00:01", month=1)))) == {"e3"}
     # 2026-11-01T00:00 in Shanghai is 2026-10-31T16:00Z
     from zoneinfo import ZoneInfo
-    expected = int(dt.datetime(2026, 10, 31, 16, tzinfo=dt.timezone.utc).timestamp()) * 1000
+    expected = int(dt.datetime(2026, 10, 31, 16, tzinfo=dt.UTC).timestamp()) * 1000
     assert period_start_ms("2026-11", ZoneInfo("Asia/Shanghai")) == expected
 
 

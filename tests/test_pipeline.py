@@ -31,7 +31,7 @@ def bad_messages(records: list, rng: random.Random, count: int) -> list[tuple[st
         event = {**event, "event_id": f"bad-{n}"}
         kind = n % 6
         if kind == 0:
-            return topic, '{"event_id": "bad-%d", "occurred_at": ' % n  # not JSON
+            return topic, f'{{"event_id": "bad-{n}", "occurred_at": '  # not JSON
         if kind == 1:
             return topic, {**event, "occurred_at": "2026-11-05T10:00:00"}  # no offset
         if kind == 2:

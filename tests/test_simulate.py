@@ -8,6 +8,7 @@ import json
 import re
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -174,7 +175,7 @@ def test_customers_come_back_with_the_same_category(month):
     for event in of(month.records, "ticket-opened"):
         seen[event["customer_id"], event["category"]].append(instant(event["occurred_at"]))
     repeats = sum(1 for times in seen.values()
-                  for a, b in zip(times, times[1:]) if b - a <= timedelta(days=30))
+                  for a, b in pairwise(times) if b - a <= timedelta(days=30))
     assert repeats >= 50
 
 

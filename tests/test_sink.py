@@ -18,8 +18,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import (CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError,
-                             IllegalStateError)
+from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    GroupCoordinatorNotAvailableError,
+    IllegalStateError,
+)
 
 from consumers.clickhouse import ClickHouseWriter, SinkBackpressureError
 from consumers.sink import Sink
