@@ -77,6 +77,12 @@ async def _until_led(admin: AIOKafkaAdminClient, names: list[str], timeout_s: fl
 
 async def lag(settings: Settings, group: str, topics: list[str]) -> int:
     """Messages in ``topics`` not yet committed by consumer ``group``."""
+    committed, end = await progress(settings, group, topics)
+    return end - committed
+
+
+async def progress(settings: Settings, group: str, topics: list[str]) -> tuple[int, int]:
+    """(offsets committed by ``group``, end offsets), summed over the partitions of ``topics``."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     consumer = AIOKafkaConsumer(**client_options(settings))
     await admin.start()
@@ -91,7 +97,7 @@ async def lag(settings: Settings, group: str, topics: list[str]) -> int:
         except GroupCoordinatorNotAvailableError:
             committed = {}  # the offsets topic is still being created: nothing known committed
         done = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
-        return sum(ends[tp] - done.get(tp, 0) for tp in parts)
+        return sum(done.get(tp, 0) for tp in parts), sum(ends[tp] for tp in parts)
     finally:
         await consumer.stop()
         await admin.close()

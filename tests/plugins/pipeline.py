@@ -19,7 +19,7 @@ from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC
 from schemas.facts import FACTS_TOPIC
 from servicescore.broker import free_port
 from servicescore.settings import load_settings
-from servicescore.topics import lag
+from servicescore.topics import lag, progress
 
 CLI = [sys.executable, "-m", "servicescore.cli"]
 REPO = Path(__file__).resolve().parents[2]
@@ -80,16 +80,34 @@ class Pipeline:
         for part in list(self.processes):
             self.stop(part)
 
-    def lag(self) -> int:
+    def groups(self) -> dict[str, tuple[str, list[str]]]:
+        """part -> (its consumer group, the topics it consumes)."""
         s, app = self.settings, self.settings.app_id
-        sources = [s.topic(t) for t in EVENT_TOPICS]
-        internal = [f"{app}-ticket-events", f"{app}-customer-index"]
-        sink = [s.topic(t) for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)]
+        return {
+            "worker": (app, [s.topic(t) for t in EVENT_TOPICS]
+                       + [f"{app}-ticket-events", f"{app}-customer-index"]),
+            "sink": (f"{app}-sink", [s.topic(t) for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)]),
+        }
+
+    def lag(self, part: str | None = None) -> int:
+        wanted = [g for name, g in self.groups().items() if part in (None, name)]
 
         async def total():
-            return (await lag(s, app, sources + internal)
-                    + await lag(s, f"{app}-sink", sink))
+            return sum([await lag(self.settings, group, topics) for group, topics in wanted])
         return asyncio.run(total())
+
+    def wait_mid_stream(self, part: str, timeout: float = 120) -> None:
+        """Until ``part`` has committed some of its input while the pipeline still has work: the
+        moment to crash it."""
+        group, topics = self.groups()[part]
+        deadline = time.monotonic() + timeout
+        while True:
+            committed, _ = asyncio.run(progress(self.settings, group, topics))
+            if committed > 0:
+                assert self.lag() > 0, f"the pipeline finished before {part} could be crashed"
+                return
+            assert time.monotonic() < deadline, f"{part} made no progress: {self.tail(part)}"
+            time.sleep(0.2)
 
     def wait_idle(self, timeout: float = 600, settle: int = 3) -> None:
         """Until every consumer group has committed everything, `settle` checks in a row."""
