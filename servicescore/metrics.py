@@ -21,8 +21,8 @@ class Metrics:
                                     ["topic"], registry=r)
         self.facts = Counter("servicescore_facts_emitted_total", "Facts sent to the sink, by kind",
                              ["kind"], registry=r)
-        self.held = Gauge("servicescore_tickets_held", "Tickets whose ticket-opened has not "
-                          "arrived yet (their events are held)", registry=r)
+        self.held = Counter("servicescore_events_held_total", "Ticket events that arrived "
+                            "before their ticket-opened (held until it arrives)", registry=r)
         self.sink_rows = Counter("servicescore_sink_rows_total", "Rows inserted, by table",
                                  ["table"], registry=r)
         self.sink_batches = Counter("servicescore_sink_batches_total", "Batches committed",

@@ -24,7 +24,7 @@ from schemas.events import DLQ_TOPIC, EVENT_TOPICS
 from schemas.facts import FACTS_TOPIC
 from servicescore.metrics import Metrics
 from servicescore.settings import Settings
-from streams import lifecycle, repeat
+from streams import lifecycle, repeat, ticket
 from streams.calendar import WorkCalendar
 from streams.intake import route
 
@@ -122,8 +122,10 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
     async def lifecycle_agent(stream):
         async for rec in stream:
             ticket_id = rec["ticket_id"]
-            state = tickets.get(ticket_id) or {"events": {}, "version": 0}
+            state = tickets.get(ticket_id) or ticket.new_state()
             out, reports = lifecycle.apply(state, rec, calendar)
+            if ticket.held(state):
+                metrics.held.inc()
             tickets[ticket_id] = state
             await send_facts(out, ticket_id)
             for key, report in reports:

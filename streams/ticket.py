@@ -59,6 +59,11 @@ def ordered(state: dict) -> list[dict]:
     return sorted(state["events"].values(), key=lambda r: (r["t"], KIND_ORDER[r["k"]], r["id"]))
 
 
+def held(state: dict) -> bool:
+    """Its ticket-opened has not arrived: nothing of the ticket takes effect yet."""
+    return not any(r["k"] == "opened" for r in state["events"].values())
+
+
 def opened(events: list[dict]) -> dict | None:
     """The ticket's (first) opened record; None while it has not arrived (events are held)."""
     return next((r for r in events if r["k"] == "opened"), None)

@@ -367,6 +367,28 @@ def test_nothing_is_committed_while_clickhouse_is_down_and_nothing_lost_or_doubl
     assert by_engineer == [{"engineer_id": "E1", "n": 300}, {"engineer_id": "E2", "n": 50}]
 
 
+def test_the_engine_refusing_inserts_is_retried_until_it_takes_them(kafka_bootstrap,
+                                                                  topic_factory, storage):
+    """No fake this time: the real engine refuses (the table is detached), then accepts."""
+    topic = topic_factory(prefix="facts")
+    facts = [resolution(f"T{i}") for i in range(120)]
+    storage.command("DETACH TABLE resolutions")
+
+    async def scenario():
+        await produce(kafka_bootstrap, topic, facts)
+        async with running(kafka_bootstrap, topic, ClickHouseWriter(storage)) as run:
+            async def failures() -> float:
+                return metric(run.metrics, "servicescore_sink_failures_total")
+            await wait_until(run, failures, lambda n: n >= 2, "two refused inserts")
+            behind = await run.committed()
+            storage.command("ATTACH TABLE resolutions")
+            await run.wait_committed(len(facts))
+            return behind
+
+    assert asyncio.run(scenario()) is None, "an offset was committed while inserts failed"
+    assert asyncio.run(count(storage, "resolutions")) == len(facts)
+
+
 def test_an_insert_retried_after_a_lost_reply_is_stored_once(kafka_bootstrap, topic_factory,
                                                              storage):
     topic = topic_factory(prefix="facts")
