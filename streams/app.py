@@ -141,7 +141,4 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
             indexes[key] = index
             await send_facts(out, key)
 
-    app.servicescore_topics = {  # for `topics create` and the lag check
-        "internal": [ticket_events.get_topic_name(), customer_index.get_topic_name()],
-    }
     return app

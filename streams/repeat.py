@@ -26,10 +26,12 @@ def new_index() -> dict:
 
 
 def update(index: dict, report: dict) -> bool:
-    """Apply one ticket's report; False when it is older than what the index holds."""
+    """Apply one ticket's report; False when it is not newer than what the index holds (a
+    redelivery, or a stale report): the caller then resends every flag, in case the sends of
+    the first delivery were lost in a crash after the state was saved."""
     tickets = index["tickets"]
     held = tickets.get(report["ticket_id"])
-    if held is not None and report["v"] < held["v"]:
+    if held is not None and report["v"] <= held["v"]:
         return False
     if report.get("gone"):
         # Keep the version: an older report arriving later must not bring the ticket back.
