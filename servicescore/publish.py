@@ -42,6 +42,8 @@ def read_jsonl(files: Iterable[Path]) -> tuple[list[tuple[str, object]], list[st
 
 
 def _value(event: object) -> bytes:
+    if isinstance(event, bytes):
+        return event
     return event.encode() if isinstance(event, str) else orjson.dumps(event)
 
 
@@ -53,7 +55,8 @@ def _key(event: object) -> bytes | None:
 
 
 async def publish(settings: Settings, records: Iterable[tuple[str, object]]) -> int:
-    """Send every (topic, event); keyed by ticket_id (or engineer_id) when it has one."""
+    """Send every (topic, event); keyed by ticket_id (or engineer_id) when it has one. An
+    event is a JSON-able object, or str/bytes sent as they are."""
     async with _producer(settings) as producer:
         sent = 0
         for topic, event in records:
@@ -64,12 +67,9 @@ async def publish(settings: Settings, records: Iterable[tuple[str, object]]) -> 
 
 
 async def republish_dead_letters(settings: Settings, letters: list[dict]) -> int:
-    records = [(row["topic"], base64.b64decode(row["raw_base64"])) for row in letters]
-    async with _producer(settings) as producer:
-        for topic, raw in records:
-            await producer.send(settings.topic(topic), raw)
-        await producer.flush()
-    return len(records)
+    """Each dead letter's original bytes, unchanged, to its source topic."""
+    return await publish(settings, [(row["topic"], base64.b64decode(row["raw_base64"]))
+                                    for row in letters])
 
 
 class _producer:

@@ -6,9 +6,6 @@ import csv
 import time
 from pathlib import Path
 
-import orjson
-from aiokafka import AIOKafkaProducer
-
 from schemas.events import ROSTER_TOPIC
 from schemas.facts import FACT_TABLES
 from servicescore.errors import ServicescoreError
@@ -62,14 +59,6 @@ def store(storage: Storage, rows: list[dict]) -> None:
 
 async def publish(settings: Settings, rows: list[dict]) -> None:
     """To the compacted engineer-roster topic, keyed by engineer_id (the sink stores it)."""
-    from servicescore.topics import client_options
+    from servicescore import publish as kafka
 
-    producer = AIOKafkaProducer(**client_options(settings), acks="all")
-    await producer.start()
-    try:
-        for row in rows:
-            await producer.send(settings.topic(ROSTER_TOPIC), orjson.dumps(row),
-                                key=row["engineer_id"].encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await kafka.publish(settings, [(ROSTER_TOPIC, row) for row in rows])

@@ -7,7 +7,6 @@ out (N workers in one consumer group, M sinks in another).
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
 from aiokafka import AIOKafkaConsumer
@@ -21,8 +20,6 @@ from servicescore.metrics import Metrics
 from servicescore.reader import LocalReader
 from servicescore.settings import Settings
 from servicescore.storage import Storage
-
-log = logging.getLogger("servicescore")
 
 
 def open_storage(settings: Settings, migrate: bool = True) -> Storage:

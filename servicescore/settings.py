@@ -16,10 +16,10 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from servicescore.errors import ConfigError
+from streams.calendar import DAY_NAMES, default_hours
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = Path(".data")
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
@@ -56,9 +56,7 @@ class Settings(BaseSettings):
 
     # Business time
     timezone: str = "Asia/Shanghai"
-    work_hours: dict[str, list[str]] = Field(
-        default_factory=lambda: {d: ["09:00-18:00"] for d in DAY_NAMES[:5]}
-    )
+    work_hours: dict[str, list[str]] = Field(default_factory=default_hours)
     holidays: list[date] = Field(default_factory=list)
     workdays: list[date] = Field(default_factory=list)
     sla_clock: Literal["calendar", "business"] = "calendar"

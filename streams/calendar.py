@@ -13,13 +13,16 @@ from zoneinfo import ZoneInfo
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+def default_hours() -> dict[str, list[str]]:
+    """Monday to Friday, 09:00-18:00."""
+    return {d: ["09:00-18:00"] for d in DAY_NAMES[:5]}
+
+
 @dataclass(frozen=True)
 class WorkCalendar:
     timezone: str = "Asia/Shanghai"
     # weekday name -> list of "HH:MM-HH:MM" spans
-    hours: dict[str, list[str]] = field(
-        default_factory=lambda: {d: ["09:00-18:00"] for d in DAY_NAMES[:5]}
-    )
+    hours: dict[str, list[str]] = field(default_factory=default_hours)
     holidays: frozenset[date] = frozenset()
     workdays: frozenset[date] = frozenset()
 

@@ -12,6 +12,7 @@ import zlib
 
 import orjson
 
+from schemas.facts import FACT_TABLES
 from streams import ticket
 from streams.calendar import WorkCalendar
 from streams.episode import Lifecycle, walk
@@ -39,21 +40,14 @@ def ticket_facts(state: dict, calendar: WorkCalendar) -> dict[str, dict]:
 
 
 def fact_key(fact: dict) -> str:
+    """Kind and identity (the table's ORDER BY columns, schemas/facts.py) as one string."""
     kind = fact["kind"]
-    if kind == "ticket":
-        parts = [kind, fact["ticket_id"]]
-    elif kind in ("resolution", "repeat"):
-        parts = [kind, fact["ticket_id"], fact["episode"]]
-    else:
-        parts = [kind, fact["event_id"]]
-    return orjson.dumps(parts).decode()
+    return orjson.dumps([kind, *FACT_TABLES[kind].identity(fact)]).decode()
 
 
 def tombstone(key: str) -> dict:
     kind, *ids = orjson.loads(key)
-    names = {"ticket": ("ticket_id",), "resolution": ("ticket_id", "episode"),
-             "repeat": ("ticket_id", "episode")}.get(kind, ("event_id",))
-    return {"kind": kind, "del": 1, **dict(zip(names, ids, strict=True))}
+    return {"kind": kind, "del": 1, **dict(zip(FACT_TABLES[kind].key, ids, strict=True))}
 
 
 def digest(fact: dict) -> int:
