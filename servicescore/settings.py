@@ -6,14 +6,16 @@ never reads ``os.environ``. Secrets are ``SecretStr`` and print masked.
 
 from __future__ import annotations
 
+import json
 import re
+import tempfile
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from servicescore.errors import ConfigError
 from streams.calendar import DAY_NAMES, default_hours
@@ -21,6 +23,11 @@ from streams.calendar import DAY_NAMES, default_hours
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = Path(".data")
 _HOURS = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\],/]*):([0-9]{1,5})$", re.ASCII)
+# Structured values are decoded by our validators, not by pydantic-settings: its JSON decoding
+# fails with a traceback that names no variable, and people write dates as a plain list.
+Numbers = Annotated[dict[str, float], NoDecode]
+Dates = Annotated[list[date], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -56,17 +63,17 @@ class Settings(BaseSettings):
 
     # Business time
     timezone: str = "Asia/Shanghai"
-    work_hours: dict[str, list[str]] = Field(default_factory=default_hours)
-    holidays: list[date] = Field(default_factory=list)
-    workdays: list[date] = Field(default_factory=list)
+    work_hours: Annotated[dict[str, list[str]], NoDecode] = Field(default_factory=default_hours)
+    holidays: Dates = Field(default_factory=list)
+    workdays: Dates = Field(default_factory=list)
     sla_clock: Literal["calendar", "business"] = "calendar"
-    frt_targets_s: dict[str, float] = Field(
+    frt_targets_s: Numbers = Field(
         default_factory=lambda: {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400}
     )
-    onsite_targets_s: dict[str, float] = Field(
+    onsite_targets_s: Numbers = Field(
         default_factory=lambda: {"P1": 4 * 3600, "P2": 8 * 3600, "P3": 24 * 3600, "P4": 72 * 3600}
     )
-    review_weights: dict[str, float] = Field(
+    review_weights: Numbers = Field(
         default_factory=lambda: {
             "supervisor": 0.4, "peer": 0.3, "customer": 0.2, "subordinate": 0.1, "self": 0.0
         }
@@ -77,6 +84,44 @@ class Settings(BaseSettings):
     sink_batch_seconds: float = Field(1.0, gt=0)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    @field_validator("work_hours", "frt_targets_s", "onsite_targets_s", "review_weights",
+                     mode="before")
+    @classmethod
+    def _json_object(cls, value):
+        if isinstance(value, str):
+            value = _json(value, "JSON object")
+        return value
+
+    @field_validator("holidays", "workdays", mode="before")
+    @classmethod
+    def _date_list(cls, value):
+        """A JSON list or the plain form people write: ``2026-10-01,2026-10-02``."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return _json(value, "JSON list or comma-separated dates")
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap(cls, value: str) -> str:
+        for address in value.split(","):
+            host_port(address.strip())
+        return value
+
+    @field_validator("api")
+    @classmethod
+    def _api_address(cls, value: str) -> str:
+        host_port(value)
+        return value
+
+    @field_validator("kafka_ssl_cafile")
+    @classmethod
+    def _cafile_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -107,6 +152,10 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def api_address(self) -> tuple[str, int]:
+        return host_port(self.api)
+
+    @property
     def dsn(self) -> str:
         if self.clickhouse_dsn is not None:
             return self.clickhouse_dsn.get_secret_value()
@@ -132,6 +181,21 @@ class Settings(BaseSettings):
         return shown
 
 
+def host_port(address: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:port`` for IPv6) as its parts; ValueError names what is wrong."""
+    match = _ADDRESS.match(address)
+    if not match or not 1 <= int(match[2]) <= 65535:
+        raise ValueError(f"{address!r} is not host:port (port 1-65535)")
+    return match[1].strip("[]"), int(match[2])
+
+
+def _json(text: str, wanted: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"not valid JSON (a {wanted})") from None
+
+
 def load_settings(**overrides) -> Settings:
     """Settings from the environment; a bad value raises ConfigError naming it in one line."""
     try:
@@ -140,3 +204,19 @@ def load_settings(**overrides) -> Settings:
         first = exc.errors(include_url=False)[0]
         name = "SERVICESCORE_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
         raise ConfigError(f"{name}: {first['msg'].removeprefix('Value error, ')}") from None
+    except SettingsError as exc:  # e.g. an unreadable .env file
+        raise ConfigError(f"settings: {exc}") from None
+
+
+def writable_folder(path: Path, variable: str) -> Path:
+    """``path`` created if missing and proven writable, or a ConfigError naming ``variable``.
+
+    A probe file, not os.access: root passes os.access on a read-only file system."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{variable}: {path} is not a writable folder "
+                          f"({exc.strerror or exc})") from None
+    return path
