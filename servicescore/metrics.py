@@ -9,6 +9,7 @@ class Metrics:
     __slots__ = (
         "registry", "events", "dead_letters", "facts", "held", "sink_rows", "sink_batches",
         "sink_failures", "sink_insert_seconds", "event_lag_seconds", "kpi_freshness_seconds",
+        "sink_dead_letters",
     )
 
     def __init__(self, registry: CollectorRegistry | None = None):
@@ -38,3 +39,7 @@ class Metrics:
         self.kpi_freshness_seconds = Gauge(
             "servicescore_kpi_last_insert_timestamp_seconds",
             "Unix time of the last successful insert (how fresh the KPIs are)", registry=r)
+        self.sink_dead_letters = Counter(
+            "servicescore_sink_dead_letters_total",
+            "Messages the sink refused to events-dlq, by source topic and reason kind "
+            "(unreadable, invalid, refused by ClickHouse)", ["topic", "kind"], registry=r)
