@@ -1,52 +1,85 @@
-"""A batch of facts on their way to ClickHouse: rows per table, collapsed by identity.
+"""A batch of messages on their way to ClickHouse: their facts by table, collapsed by identity,
+and the messages refused on the way in (dead letters to send before the offsets are committed).
 
 Within a batch only the highest version of each fact is kept (a ticket's row is re-emitted on
-every event of the ticket); ReplacingMergeTree does the same across batches.
+every event of the ticket); ReplacingMergeTree does the same across batches. Every row keeps
+the message it came from, so a row ClickHouse refuses can be dead-lettered as that message.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 
-import orjson
+from aiokafka import TopicPartition
 
+from consumers.message import Refusal
 from schemas.facts import FACT_TABLES
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a message was read: enough to commit past it and to dead-letter it."""
+
+    topic: str  # the real (prefixed) topic name
+    partition: int
+    offset: int
+    raw: bytes | None
+
+    @property
+    def tp(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
 
 
 @dataclass
 class Batch:
-    facts: dict[str, dict[tuple, dict]] = field(default_factory=dict)  # table -> identity -> fact
-    offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)  # tp -> range
-    messages: int = 0
-    oldest_emit_ms: int | None = None
+    accepted: list[tuple[Source, list[dict]]] = field(default_factory=list)
+    refused: list[tuple[Source, Refusal]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
-    def add(self, facts: list[dict], topic: str, partition: int, offset: int) -> None:
+    def add(self, source: Source, facts: list[dict]) -> None:
         """The facts of one message (none for a message that held no fact: its offset is
         still committed with the batch)."""
-        for fact in facts:
-            table = FACT_TABLES[fact["kind"]]
-            rows = self.facts.setdefault(table.table, {})
-            identity = table.identity(fact)
-            held = rows.get(identity)
-            if held is None or fact["v"] >= held["v"]:
-                rows[identity] = fact
-            if "ts" in fact and (self.oldest_emit_ms is None or fact["ts"] < self.oldest_emit_ms):
-                self.oldest_emit_ms = fact["ts"]
-        first, _ = self.offsets.get((topic, partition), (offset, offset))
-        self.offsets[(topic, partition)] = (first, offset)
-        self.messages += 1
+        self.accepted.append((source, facts))
+
+    def refuse(self, source: Source, refusal: Refusal) -> None:
+        self.refused.append((source, refusal))
+
+    def drop(self, partitions) -> None:
+        """Forget the messages of revoked partitions: their new owner reads them again."""
+        gone = set(partitions)
+        self.accepted = [(s, f) for s, f in self.accepted if s.tp not in gone]
+        self.refused = [(s, r) for s, r in self.refused if s.tp not in gone]
+
+    @property
+    def messages(self) -> int:
+        return len(self.accepted) + len(self.refused)
 
     def age(self) -> float:
         return time.monotonic() - self.started
 
-    def token(self, table: str, rows: list[list]) -> str:
-        """Names the batch's rows for ClickHouse's insert deduplication: a retried insert of the
-        same rows is a no-op. By content, not by offsets, which a recreated topic reuses."""
-        digest = hashlib.blake2b(orjson.dumps(rows), digest_size=16).hexdigest()
-        return f"{table}|{len(rows)}|{digest}"
+    def offsets(self) -> dict[TopicPartition, int]:
+        """The offset to commit per partition: past its last message in the batch."""
+        last: dict[TopicPartition, int] = {}
+        for source, _ in [*self.accepted, *self.refused]:
+            last[source.tp] = max(last.get(source.tp, -1), source.offset + 1)
+        return last
 
-    def tables(self) -> dict[str, list[dict]]:
-        return {table: list(rows.values()) for table, rows in self.facts.items()}
+    def tables(self) -> dict[str, list[tuple[dict, Source]]]:
+        """table -> (fact, its message), the highest version per identity."""
+        kept: dict[str, dict[tuple, tuple[dict, Source]]] = {}
+        for source, facts in self.accepted:
+            for fact in facts:
+                table = FACT_TABLES[fact["kind"]]
+                rows = kept.setdefault(table.table, {})
+                identity = table.identity(fact)
+                held = rows.get(identity)
+                if held is None or fact["v"] >= held[0]["v"]:
+                    rows[identity] = (fact, source)
+        return {table: list(rows.values()) for table, rows in kept.items()}
+
+    def oldest_emit_ms(self) -> int | None:
+        """When the stream processor emitted the oldest fact (``ts``), for the lag metric."""
+        stamps = [f["ts"] for _, facts in self.accepted for f in facts
+                  if isinstance(f.get("ts"), int) and not isinstance(f["ts"], bool)]
+        return min(stamps, default=None)

@@ -6,13 +6,16 @@ import csv
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from schemas.deadletter import describe
 from schemas.events import ROSTER_TOPIC
 from schemas.facts import FACT_TABLES
+from schemas.roster import RosterRecord
 from servicescore.errors import ServicescoreError
 from servicescore.settings import Settings
 from servicescore.storage import Storage
 
-ROLES = ("field_engineer", "support_specialist", "service_rep")
 HEADER = ["engineer_id", "name", "role", "team_id", "active"]
 _TRUE, _FALSE = {"true", "1", "yes", "y", "是"}, {"false", "0", "no", "n", "否"}
 
@@ -32,17 +35,23 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def parse_row(row: dict, where: str) -> dict:
-    values = {k: (v or "").strip() for k, v in row.items() if k}
-    if not values["engineer_id"] or len(values["engineer_id"]) > 128:
-        raise ServicescoreError(f"{where}: engineer_id must be 1..128 characters")
-    if values["role"] not in ROLES:
-        raise ServicescoreError(
-            f"{where}: role {values['role']!r} is not one of {', '.join(ROLES)}")
-    active = values["active"].lower() or "true"
-    if active not in _TRUE | _FALSE:
-        raise ServicescoreError(f"{where}: active must be true or false, got {values['active']!r}")
-    return {"engineer_id": values["engineer_id"], "name": values["name"], "role": values["role"],
-            "team_id": values["team_id"] or None, "active": active in _TRUE}
+    """A CSV row -> a roster record, validated by the same model as the engineer-roster topic."""
+    try:
+        record = RosterRecord.model_validate(from_csv(row))
+    except ValidationError as exc:
+        raise ServicescoreError(f"{where}: {describe(exc)}") from None
+    return record.model_dump()
+
+
+def from_csv(row: dict) -> dict:
+    """CSV has only strings: an empty cell is absent, ``active`` is a yes/no word. A word that
+    is neither stays a string, which the model refuses, naming the field."""
+    values = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+    data = {k: v for k, v in values.items() if v}
+    active = data.get("active", "").lower()
+    if active in _TRUE | _FALSE:
+        data["active"] = active in _TRUE
+    return data
 
 
 def from_engineer(engineer) -> dict:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from consumers.clickhouse import ClickHouseWriter
+from consumers.deadletters import DeadLetterProducer
 from consumers.sink import Sink
 from schemas.events import DLQ_TOPIC, ROSTER_TOPIC
 from schemas.facts import FACTS_TOPIC
@@ -32,14 +33,19 @@ def open_storage(settings: Settings, migrate: bool = True) -> Storage:
 def make_sink(settings: Settings, storage: Storage, metrics: Metrics) -> Sink:
     options = topics.client_options(settings)
 
-    def consumer(*names: str) -> AIOKafkaConsumer:
+    def consumer() -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
-            *names, **options, group_id=f"{settings.app_id}-sink", enable_auto_commit=False,
+            **options, group_id=f"{settings.app_id}-sink", enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=settings.sink_batch_rows,
             max_poll_interval_ms=600_000)
 
+    def producer() -> AIOKafkaProducer:
+        # acks=all: a dead letter counts as written only once every in-sync replica has it.
+        return AIOKafkaProducer(**options, acks="all", linger_ms=5)
+
+    dead_letters = DeadLetterProducer(producer, settings.topic(DLQ_TOPIC))
     logical = {settings.topic(t): t for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)}
-    return Sink(consumer, ClickHouseWriter(storage), metrics, logical,
+    return Sink(consumer, ClickHouseWriter(storage), metrics, logical, dead_letters,
                 settings.sink_batch_rows, settings.sink_batch_seconds)
 
 

@@ -24,11 +24,13 @@ from aiokafka.errors import (
     IllegalStateError,
 )
 
-from consumers.clickhouse import ClickHouseWriter, SinkBackpressureError
+from consumers.clickhouse import ClickHouseWriter, SinkBackpressureError, Written
+from consumers.deadletters import DeadLetterProducer
 from consumers.sink import Sink
 from schemas.facts import FACT_TABLES, FACTS_TOPIC
 from servicescore import kpis
 from servicescore.metrics import Metrics
+from tests.plugins.kafka import create_topic, delete_topics
 
 TIMEOUT_S = 30
 BASE = 1_793_548_800_000  # 2026-11-02 00:00 +08:00
@@ -144,6 +146,39 @@ async def end_offset(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
+async def produce_keyed(bootstrap: str, topic: str, records: list[tuple]) -> None:
+    """Send (key, value[, partition]) records: value a dict (as JSON), bytes or None."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        sent = []
+        for key, value, *partition in records:
+            raw = orjson.dumps(value) if isinstance(value, dict) else value
+            sent.append(await producer.send(topic, raw, key=key and key.encode(),
+                                            partition=partition[0] if partition else None))
+        await producer.flush()
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+async def read_all(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    """Every (key, value) of a one-partition topic, from the start to its current end."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end, found = (await consumer.end_offsets([tp]))[tp], []
+        while await consumer.position(tp) < end:
+            for m in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                found.append((m.key, m.value))
+        return found
+    finally:
+        await consumer.stop()
+
+
 async def rows(storage, sql: str) -> list[dict]:
     return await asyncio.to_thread(storage.rows, sql)
 
@@ -173,10 +208,10 @@ class RecordingWriter:
         self.batch_sizes: list[int] = []  # messages per batch handed to write()
         self.written: list[dict[str, int]] = []  # rows per table of each successful write
 
-    def write(self, batch) -> dict[str, int]:
+    def write(self, batch) -> Written:
         self.batch_sizes.append(batch.messages)
         done = self.writer.write(batch)
-        self.written.append(done)
+        self.written.append(done.rows)
         return done
 
     def rows_written(self, table: str) -> int:
@@ -191,7 +226,7 @@ class OutageWriter(RecordingWriter):
         self.down = threading.Event()
         self.refused = 0
 
-    def write(self, batch) -> dict[str, int]:
+    def write(self, batch) -> Written:
         if self.down.is_set():
             self.refused += 1
             raise SinkBackpressureError("test: ClickHouse is unreachable")
@@ -205,7 +240,7 @@ class LostReplyWriter(RecordingWriter):
         super().__init__(writer)
         self.lost = 0
 
-    def write(self, batch) -> dict[str, int]:
+    def write(self, batch) -> Written:
         done = super().write(batch)
         if self.lost == 0:
             self.lost += 1
@@ -219,22 +254,30 @@ class LostReplyWriter(RecordingWriter):
 
 class SinkRun:
     def __init__(self, bootstrap: str, topic: str, writer, batch_rows: int = 1000,
-                 batch_seconds: float = 0.3):
+                 batch_seconds: float = 0.3, group: str | None = None,
+                 logical: str = FACTS_TOPIC, dead_letters=None):
         self.bootstrap, self.topic = bootstrap, topic
-        self.group = f"sink-test-{uuid.uuid4().hex[:10]}"  # a new group: reads from the start
+        # A new group reads from the start; sinks sharing one split its partitions.
+        self.group = group or f"sink-test-{uuid.uuid4().hex[:10]}"
+        self.dlq = f"{topic}-dlq"
         self.metrics = Metrics()
         self.consumers: list[AIOKafkaConsumer] = []
-        self.sink = Sink(self._consumer, writer, self.metrics, {topic: FACTS_TOPIC},
+        self.sink = Sink(self._consumer, writer, self.metrics, {topic: logical},
+                         dead_letters or DeadLetterProducer(self._producer, self.dlq),
                          batch_rows, batch_seconds)
         self.task: asyncio.Task | None = None
 
-    def _consumer(self, *names: str) -> AIOKafkaConsumer:
+    def _consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
-            *names, bootstrap_servers=self.bootstrap, group_id=self.group,
+            bootstrap_servers=self.bootstrap, group_id=self.group,
             enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=self.sink.batch_rows, max_poll_interval_ms=600_000)
+            max_poll_records=self.sink.batch_rows, max_poll_interval_ms=600_000,
+            heartbeat_interval_ms=300)  # a member joining or leaving is noticed quickly
         self.consumers.append(consumer)
         return consumer
+
+    def _producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
 
     def alive(self) -> None:
         """Fail at once, with the sink's own error, when it stopped by itself."""
@@ -242,15 +285,24 @@ class SinkRun:
             error = self.task.exception() if not self.task.cancelled() else "cancelled"
             raise AssertionError(f"the sink stopped by itself: {error!r}")
 
+    def assigned(self) -> set[int]:
+        """The partitions of the test's topic this sink owns now."""
+        return {tp.partition for c in self.consumers[-1:] for tp in c.assignment()
+                if tp.topic == self.topic}
+
     async def committed(self) -> int | None:
         return await committed(self.bootstrap, self.group, self.topic)
 
     async def wait_committed(self, offset: int) -> None:
-        """Wait until the group's committed offset is the topic's end offset, ``offset``."""
+        """Wait until the group's committed offsets add up to the topic's end, ``offset``."""
         end = await end_offset(self.bootstrap, self.topic)
         assert end == offset, f"{self.topic} ends at {end}, the test produced up to {offset}"
         await wait_until(self, self.committed, lambda n: n == offset,
                          f"group {self.group} committed the end offset {offset} of {self.topic}")
+
+    async def letters(self) -> list[dict]:
+        """The dead letters this sink wrote, in order."""
+        return [orjson.loads(v) for _, v in await read_all(self.bootstrap, self.dlq)]
 
     async def stop(self) -> float:
         """Stop the sink and wait for its end; returns how long that took."""
@@ -267,12 +319,14 @@ class SinkRun:
 @asynccontextmanager
 async def running(bootstrap: str, topic: str, writer, **options):
     run = SinkRun(bootstrap, topic, writer, **options)
+    await create_topic(bootstrap, run.dlq, 1)
     run.task = asyncio.create_task(run.sink.run())
     try:
         yield run
     finally:
         if not run.task.done():
             await run.stop()
+        await delete_topics(bootstrap, [run.dlq])
 
 
 async def wait_until(run: SinkRun | None, probe, ok, what: str, timeout: float = TIMEOUT_S):
@@ -480,7 +534,6 @@ def test_facts_at_the_reused_offsets_of_a_recreated_topic_are_stored(kafka_boots
                                                                      topic_factory, storage):
     """Kafka wiped (the topic deleted and made again, offsets from 0) while ClickHouse keeps its
     tables: the new facts are new data, not a retry of the old batch."""
-    from tests.plugins.kafka import create_topic, delete_topics
 
     topic = topic_factory(prefix="facts")
     old = [resolution(f"OLD{i}") for i in range(5)]
