@@ -1,52 +1,53 @@
 """The HTTP API of ``servicescore run``: /kpis, /tickets, /live, /dlq, /health, /metrics.
 
-Queries run in a thread (the embedded engine is synchronous); mutating calls need the bearer
-token of SERVICESCORE_API_TOKEN.
+Queries run in a thread (the embedded engine is synchronous). With SERVICESCORE_API_TOKEN set,
+reads of customer data (/tickets, /dlq) and every mutating call need it as a bearer token;
+without it, mutating calls are refused. A caller's mistake is a 400 naming it; anything else is
+a 500 that shows no internals, and one log line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from servicescore.errors import ServicescoreError
-from servicescore.period import parse_instant
+from servicescore.errors import ServicescoreError, StorageError
+from servicescore.logs import limit_repeats
+from servicescore.period import MAX_MS, MIN_MS, parse_window
 from servicescore.reader import LocalReader
 
+log = logging.getLogger("servicescore.api")
 ROLLING = {"24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
+MAX_LIMIT = 10_000
+MAX_TEXT = 128  # ids follow the events' id rule (1..128 characters)
+WINDOW = ("from", "to", "period", "from_ms", "to_ms", "window")
+FILTERS = ("engineer", "team")
+
+
+class BadRequest(ServicescoreError):
+    """The caller's mistake: a 400 with this message."""
+
+
+async def _all_fine() -> dict:
+    return {"status": "ok", "checks": {}}
 
 
 def create_api(reader: LocalReader, metrics, timezone: str, token: str | None = None,
-               health=lambda: {"status": "ok"}) -> web.Application:
+               health: Callable[[], Awaitable[dict]] = _all_fine) -> web.Application:
     routes = web.RouteTableDef()
-
-    def authorize(request: web.Request) -> None:
-        """Mutating calls need SERVICESCORE_API_TOKEN as a bearer token."""
-        if not token:
-            raise web.HTTPForbidden(text="mutating calls are disabled: set SERVICESCORE_API_TOKEN")
-        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
-            raise web.HTTPUnauthorized(text="missing or wrong bearer token")
-
-    def window(request: web.Request) -> tuple[int, int]:
-        q = request.query
-        if "window" in q:
-            if q["window"] not in ROLLING:
-                raise ServicescoreError(f"window must be one of {', '.join(ROLLING)}")
-            now = int(time.time() * 1000)
-            return now - ROLLING[q["window"]], now
-        if "from_ms" in q and "to_ms" in q:
-            return int(q["from_ms"]), int(q["to_ms"])
-        if "from" in q and "to" in q:
-            return parse_instant(q["from"], timezone), parse_instant(q["to"], timezone)
-        raise ServicescoreError("give from and to (or window=24h|7d|30d)")
+    guard = Guard(token)
 
     @routes.get("/health")
     async def health_view(request):
-        return web.json_response(health())
+        query(request)
+        body = await health()
+        return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
     @routes.get("/metrics")
     async def metrics_view(request):
@@ -55,24 +56,26 @@ def create_api(reader: LocalReader, metrics, timezone: str, token: str | None = 
 
     @routes.get("/kpis")
     async def kpis_view(request):
-        lo, hi = window(request)
-        q = request.query
+        q = query(request, *WINDOW, *FILTERS, "group")
+        lo, hi = window(q, timezone)
         group = q.get("group", "engineer")
         if group not in ("engineer", "team"):
-            raise ServicescoreError("group must be engineer or team")
+            raise BadRequest("group must be engineer or team")
         rows = await asyncio.to_thread(reader.kpis, lo, hi, q.get("engineer"), q.get("team"),
                                        group)
         return web.json_response(rows)
 
     @routes.get("/tickets")
     async def tickets_view(request):
-        lo, hi = window(request)
-        q = request.query
+        guard.read(request)
+        q = query(request, *WINDOW, *FILTERS)
+        lo, hi = window(q, timezone)
         rows = await asyncio.to_thread(reader.tickets, lo, hi, q.get("engineer"), q.get("team"))
         return web.json_response(rows)
 
     @routes.get("/live")
     async def live_view(request):
+        query(request)
         now = int(time.time() * 1000)
         backlog = await asyncio.to_thread(reader.backlog)
         rolling = {}
@@ -82,33 +85,134 @@ def create_api(reader: LocalReader, metrics, timezone: str, token: str | None = 
 
     @routes.get("/dlq")
     async def dlq_view(request):
-        limit = int(request.query.get("limit", 100))
-        rows = await asyncio.to_thread(reader.dead_letters, limit, request.query.get("topic"))
+        guard.read(request)
+        q = query(request, "limit", "topic")
+        rows = await asyncio.to_thread(reader.dead_letters, limit(q), q.get("topic"))
         return web.json_response(rows)
 
     @routes.post("/dlq/replay")
     async def dlq_replay_view(request):
-        authorize(request)
-        limit = int(request.query.get("limit", 100))
-        sent = await asyncio.to_thread(reader.replay_dead_letters, limit,
-                                       request.query.get("topic"))
+        guard.mutate(request)
+        q = query(request, "limit", "topic")
+        sent = await asyncio.to_thread(reader.replay_dead_letters, limit(q), q.get("topic"))
         return web.json_response({"republished": sent})
 
-    @web.middleware
-    async def errors(request, handler):
-        try:
-            return await handler(request)
-        except (ServicescoreError, ValueError) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-
+    limit_repeats(log.name)
     app = web.Application(middlewares=[errors])
     app.add_routes(routes)
     return app
 
 
-async def serve(app: web.Application, address: str) -> web.AppRunner:
-    host, _, port = address.rpartition(":")
+class Guard:
+    """The bearer token (scheme case-insensitive, RFC 7235) of SERVICESCORE_API_TOKEN."""
+
+    def __init__(self, token: str | None):
+        self.token = token.encode() if token else None
+
+    def read(self, request: web.Request) -> None:
+        """Reads of customer data: open without a token configured, else they need it."""
+        if self.token:
+            self._check(request)
+
+    def mutate(self, request: web.Request) -> None:
+        if not self.token:
+            raise web.HTTPForbidden(reason="mutating calls are disabled: "
+                                           "set SERVICESCORE_API_TOKEN")
+        self._check(request)
+
+    def _check(self, request: web.Request) -> None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode("utf-8", "replace"), self.token):
+            raise web.HTTPUnauthorized(reason="missing or wrong bearer token",
+                                       headers={"WWW-Authenticate": "Bearer"})
+
+
+def query(request: web.Request, *allowed: str) -> dict[str, str]:
+    """The query parameters, each known to the route and of a sane length."""
+    q = request.query
+    for name, value in q.items():
+        if name not in allowed:
+            raise BadRequest(f"unknown parameter {name[:40]!r}"
+                             + (f" (use {', '.join(allowed)})" if allowed else ""))
+        if len(value) > MAX_TEXT:
+            raise BadRequest(f"parameter {name} is longer than {MAX_TEXT} characters")
+    return {name: q[name] for name in q}
+
+
+def window(q: dict[str, str], timezone: str) -> tuple[int, int]:
+    """[from, to) from exactly one form: window=24h|7d|30d, from_ms/to_ms (the CLI's own
+    reader), or from/to/period as on the command line."""
+    forms = [form for form, names in (("window", ("window",)), ("from_ms/to_ms", ("from_ms",
+             "to_ms")), ("from/to/period", ("from", "to", "period")))
+             if any(n in q for n in names)]
+    if len(forms) > 1:
+        raise BadRequest(f"give one of {' or '.join(forms)}")
+    if "window" in q:
+        if q["window"] not in ROLLING:
+            raise BadRequest(f"window must be one of {', '.join(ROLLING)}")
+        now = int(time.time() * 1000)
+        return now - ROLLING[q["window"]], now
+    if forms == ["from_ms/to_ms"]:
+        lo, hi = (integer(q, "from_ms", MIN_MS, MAX_MS), integer(q, "to_ms", MIN_MS, MAX_MS))
+        if hi <= lo:
+            raise BadRequest("to_ms must be after from_ms")
+        return lo, hi
+    if not forms:
+        raise BadRequest("give from and to, or period (or window=24h|7d|30d)")
+    return parse_window(q.get("from"), q.get("to"), q.get("period"), timezone, flag="")
+
+
+def integer(q: dict[str, str], name: str, low: int, high: int) -> int:
+    text = q.get(name)
+    if text is None:
+        raise BadRequest(f"give {name}")
+    if not (text.isascii() and text.removeprefix("-").isdigit()) or not low <= int(text) <= high:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}")
+    return int(text)
+
+
+def limit(q: dict[str, str]) -> int:
+    return integer(q, "limit", 1, MAX_LIMIT) if "limit" in q else 100
+
+
+@web.middleware
+async def errors(request: web.Request, handler) -> web.StreamResponse:
+    """Every error as JSON ``{"error": ...}``; internals stay in the log, one line each."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return refused(request, exc.status, exc.reason, exc.headers)
+    except StorageError as exc:
+        return failed(request, exc)
+    except ServicescoreError as exc:
+        return refused(request, 400, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug must not show its internals to a caller
+        return failed(request, exc)
+
+
+def refused(request: web.Request, status: int, message: str, headers=None) -> web.Response:
+    # %r keeps a caller's newlines from splitting the line
+    log.warning("refused %s %r: %d %r", request.method, request.path[:100], status, message)
+    extra = {k: v for k, v in (headers or {}).items() if k in ("WWW-Authenticate", "Allow")}
+    return web.json_response({"error": message}, status=status, headers=extra)
+
+
+def failed(request: web.Request, exc: Exception) -> web.Response:
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    log.error("%s %r failed: %s: %r", request.method, request.path[:100],
+              type(exc).__name__, first)
+    log.debug("traceback of the failure above", exc_info=exc)
+    return web.json_response({"error": "internal error (the service log has the details)"},
+                             status=500)
+
+
+async def serve(app: web.Application, sock) -> web.AppRunner:
+    """Serve ``app`` on an already bound socket (see service.bind_api: binding first turns a
+    taken port into one line before anything else starts)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+    await web.SockSite(runner, sock).start()
     return runner

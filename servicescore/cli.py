@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import os
 import sys
 import time
 from datetime import date
@@ -19,17 +20,35 @@ from servicescore.errors import ServicescoreError, StorageLocked
 from servicescore.settings import ROOT, Settings, load_settings
 
 FORMATS = ("json", "table", "csv")
+MAX_LIMIT = 10_000  # the API's bound too
+SIGPIPE_EXIT = 141  # what a shell reports for a writer whose reader left (128 + SIGPIPE)
 
 
 class Parser(argparse.ArgumentParser):
     """A bad flag is one line naming it, like every other user error."""
 
     def error(self, message: str):
-        self.exit(2, f"servicescore: {self.prog.removeprefix('servicescore ')}: {message} "
-                     f"(see {self.prog} --help)\n")
+        # The top parser's prog is "servicescore" itself: naming it again would say it twice.
+        command = self.prog.removeprefix("servicescore").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"servicescore: {where}{message} (see {self.prog} --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            code = command(argv)
+        except SystemExit as exc:  # argparse: --help, a bad flag
+            code = exc.code if isinstance(exc.code, int) else 2
+        sys.stdout.flush()  # a reader that left shows here, not as noise at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `servicescore tickets | head`: the reader has what it wanted; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT
+
+
+def command(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
@@ -84,9 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, what in (("kpis", "KPIs of the window, per engineer or team"),
                        ("tickets", "the drill-down: one row per resolution")):
         q = sub.add_parser(name, help=what)
-        q.add_argument("--from", dest="start", required=True,
-                       help="start (inclusive): 2026-11-01, 2026-11-01T09:00+08:00 or 2026-11")
-        q.add_argument("--to", dest="end", required=True, help="end (exclusive)")
+        q.add_argument("--from", dest="start",
+                       help="start (inclusive): 2026-11-01, 2026-11-01T09:00+08:00, or a "
+                            "period (2026-11, 2026-Q4, 2026) meaning its start")
+        q.add_argument("--to", dest="end", help="end (exclusive), written like --from")
+        q.add_argument("--period", help="instead of --from/--to: the whole period, e.g. "
+                                        "2026-11, 2026-Q4 or 2026 (business timezone)")
         q.add_argument("--engineer")
         q.add_argument("--team")
         q.add_argument("--format", choices=FORMATS if name == "kpis" else ("json", "csv"),
@@ -107,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq = sub.add_parser("dlq", help="dead letters: list them, republish them after a fix")
     dlq.add_argument("action", choices=("list", "replay"))
     dlq.add_argument("--topic", help="only dead letters from this source topic")
-    dlq.add_argument("--limit", type=int, default=100)
+    dlq.add_argument("--limit", type=_limit, default=100, help=f"1..{MAX_LIMIT} (default 100)")
     dlq.add_argument("--format", choices=("json", "table"), default="table")
     dlq.set_defaults(handler=cmd_dlq)
 
@@ -117,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="realistic synthetic after-sales traffic")
     sim.add_argument("--start", required=True, type=_date, help="first day, e.g. 2026-11-01")
-    sim.add_argument("--days", required=True, type=_positive)
-    sim.add_argument("--engineers", required=True, type=_positive)
+    sim.add_argument("--days", required=True, type=_bounded(1, 3660), help="1..3660")
+    sim.add_argument("--engineers", required=True, type=_bounded(1, 10_000), help="1..10000")
     sim.add_argument("--seed", type=int, default=1)
     target = sim.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", type=Path, help="JSON Lines file (roster CSV beside it)")
@@ -128,16 +150,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _date(text: str) -> date:
+    from servicescore.period import FIRST_YEAR, LAST_YEAR
+
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR - 10:  # room for --days after it
+        raise argparse.ArgumentTypeError(f"a date from {FIRST_YEAR} to {LAST_YEAR - 10}: {text!r}")
+    return day
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer: {text!r}")
-    return int(text)
+def _bounded(low: int, high: int):
+    """An argparse type: an integer in [low, high], written in ASCII digits (int() would also
+    read other scripts' digits, and str.isdigit accepts '²', which int() refuses)."""
+
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}: {text!r}")
+        return int(text)
+
+    return parse
+
+
+_limit = _bounded(1, MAX_LIMIT)
 
 
 # --------------------------------------------------------------------------- commands
@@ -145,9 +181,12 @@ def _positive(text: str) -> int:
 
 def cmd_kafka(settings: Settings, args) -> int:
     from servicescore.broker import LocalKafka
+    from servicescore.settings import host_port, writable_folder
 
-    port = int(settings.kafka_bootstrap.rpartition(":")[2])
-    broker = LocalKafka(settings.kafka_folder.resolve(), settings.kafka_lib,
+    _, port = host_port(settings.kafka_bootstrap.split(",")[0])
+    folder = writable_folder(settings.kafka_folder, "SERVICESCORE_KAFKA_HOME"
+                             if settings.kafka_home else "SERVICESCORE_DATA_DIR")
+    broker = LocalKafka(folder.resolve(), settings.kafka_lib,
                         ROOT / "deploy" / "kafka" / "pom.xml", port=port,
                         heap=settings.kafka_heap)
     if args.action == "start":
@@ -214,24 +253,20 @@ def reader_for(settings: Settings):
     try:
         return LocalReader(open_storage(settings), settings)
     except StorageLocked:
-        token = settings.api_token.get_secret_value() if settings.api_token else None
-        return HttpReader(settings.api, token)
+        return HttpReader(settings.api, settings.api_secret)
 
 
 def window(settings: Settings, args) -> tuple[int, int]:
-    from servicescore.period import parse_instant
+    from servicescore.period import parse_window
 
-    lo, hi = (parse_instant(args.start, settings.timezone),
-              parse_instant(args.end, settings.timezone))
-    if hi <= lo:
-        raise ServicescoreError("--to must be after --from")
-    return lo, hi
+    return parse_window(args.start, args.end, args.period, settings.timezone)
 
 
 def cmd_kpis(settings: Settings, args) -> int:
     lo, hi = window(settings, args)
     rows = reader_for(settings).kpis(lo, hi, args.engineer, args.team, args.group)
-    emit(rows, args.format, title=f"KPIs {args.start} .. {args.end}")
+    span = args.period or f"{args.start} .. {args.end}"
+    emit(rows, args.format, title=f"KPIs {span}")
     return 0
 
 
@@ -288,7 +323,8 @@ def cmd_replay(settings: Settings, args) -> int:
     records, problems = publish.read_jsonl(args.files)
     for problem in problems:
         print(f"servicescore: {problem}", file=sys.stderr)
-    sent = topics.run(publish.publish(settings, records))
+    # Nothing readable: the problems above say it all, without a Kafka error on top.
+    sent = topics.run(publish.publish(settings, records)) if records else 0
     print(f"published {sent} event(s)" + (f", skipped {len(problems)} bad line(s)"
                                           if problems else ""))
     return 1 if problems else 0
@@ -298,12 +334,18 @@ def cmd_simulate(settings: Settings, args) -> int:
     from servicescore import simulate
 
     started = time.monotonic()
+    if args.out and not args.out.parent.is_dir():
+        raise ServicescoreError(f"--out: no folder {args.out.parent} to write {args.out.name} in")
     traffic = simulate.simulate(args.start, args.days, args.engineers, args.seed,
                                 settings.timezone)
     if args.out:
-        count = simulate.write_jsonl(traffic.records, args.out)
         roster_file = args.out.with_suffix(".roster.csv")
-        simulate.write_roster_csv(traffic.roster, roster_file)
+        try:
+            count = simulate.write_jsonl(traffic.records, args.out)
+            simulate.write_roster_csv(traffic.roster, roster_file)
+        except OSError as exc:
+            raise ServicescoreError(f"--out: cannot write {exc.filename or args.out}: "
+                                    f"{exc.strerror or exc}") from None
         print(f"wrote {count} events to {args.out} and {len(traffic.roster)} engineers to "
               f"{roster_file} in {time.monotonic() - started:.1f}s")
         return 0

@@ -9,7 +9,7 @@ class Metrics:
     __slots__ = (
         "registry", "events", "dead_letters", "facts", "held", "sink_rows", "sink_batches",
         "sink_failures", "sink_insert_seconds", "event_lag_seconds", "kpi_freshness_seconds",
-        "sink_dead_letters",
+        "sink_dead_letters", "consumer_lag",
     )
 
     def __init__(self, registry: CollectorRegistry | None = None):
@@ -43,3 +43,7 @@ class Metrics:
             "servicescore_sink_dead_letters_total",
             "Messages the sink refused to events-dlq, by source topic and reason kind "
             "(unreadable, invalid, refused by ClickHouse)", ["topic", "kind"], registry=r)
+        self.consumer_lag = Gauge(
+            "servicescore_consumer_lag", "Messages not yet committed by a consumer group, per "
+            "partition (refreshed every few seconds by the service)",
+            ["group", "topic", "partition"], registry=r)

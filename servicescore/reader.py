@@ -84,13 +84,22 @@ class HttpReader:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:300]
-            raise ServicescoreError(
-                f"the service at {self.base} answered {exc.code}: {detail}") from None
+            raise ServicescoreError(self._refusal(exc)) from None
         except (urllib.error.URLError, OSError) as exc:
             raise ServicescoreError(
                 f"the embedded data folder is in use and the service API at {self.base} "
                 f"is not reachable ({getattr(exc, 'reason', exc)})") from None
+
+    def _refusal(self, exc: urllib.error.HTTPError) -> str:
+        """The service's own one-line message, said once: the API answers {"error": ...}, which
+        the CLI prints after its own ``servicescore:``."""
+        body = exc.read()[:2000].decode(errors="replace")
+        try:
+            message = str(json.loads(body)["error"])
+        except (ValueError, KeyError, TypeError):
+            message = body.strip().splitlines()[0][:200] if body.strip() else exc.reason
+        message = message.removeprefix("servicescore: ")
+        return f"the service at {self.base} answered {exc.code}: {message}"
 
     def kpis(self, from_ms, to_ms, engineer=None, team=None, group="engineer"):
         return self._get("/kpis", from_ms=from_ms, to_ms=to_ms, engineer=engineer, team=team,

@@ -7,7 +7,12 @@ out (N workers in one consumer group, M sinks in another).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
 import signal
+import socket
+import time
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -17,13 +22,23 @@ from consumers.sink import Sink
 from schemas.events import DLQ_TOPIC, ROSTER_TOPIC
 from schemas.facts import FACTS_TOPIC
 from servicescore import api, topics
+from servicescore.errors import ConfigError, ServicescoreError
+from servicescore.logs import limit_repeats
 from servicescore.metrics import Metrics
 from servicescore.reader import LocalReader
-from servicescore.settings import Settings
+from servicescore.settings import Settings, writable_folder
 from servicescore.storage import Storage
+
+log = logging.getLogger("servicescore.service")
+HEALTH_TIMEOUT_S = 3.0
+LAG_EVERY_S = 5.0
 
 
 def open_storage(settings: Settings, migrate: bool = True) -> Storage:
+    if settings.embedded:
+        variable = "SERVICESCORE_CLICKHOUSE_DSN" if settings.clickhouse_dsn else \
+            "SERVICESCORE_DATA_DIR"
+        writable_folder(Path(settings.dsn.removeprefix("chdb://")), variable)
     storage = Storage(settings.dsn, settings.clickhouse_database)
     if migrate:
         storage.migrate()
@@ -49,16 +64,143 @@ def make_sink(settings: Settings, storage: Storage, metrics: Metrics) -> Sink:
                 settings.sink_batch_rows, settings.sink_batch_seconds)
 
 
-async def _serve_api(settings: Settings, storage: Storage, metrics: Metrics):
-    reader = LocalReader(storage, settings)
-    token = settings.api_token.get_secret_value() if settings.api_token else None
-    return await api.serve(api.create_api(reader, metrics, settings.timezone, token),
-                           settings.api)
+def bind_api(settings: Settings) -> socket.socket:
+    """The API's listening socket, bound before anything else starts: a taken port or an exposed
+    address without a token is one line, not a traceback from inside a running worker."""
+    host, port = settings.api_address
+    if not loopback(host) and not settings.api_secret:
+        raise ConfigError(f"SERVICESCORE_API: {settings.api} is reachable from other machines; "
+                          "set SERVICESCORE_API_TOKEN or bind to 127.0.0.1")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except OSError as exc:
+        raise ServicescoreError(f"cannot serve the API on {settings.api}: {exc}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart past TIME_WAIT
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ServicescoreError(f"cannot serve the API on {settings.api}: "
+                                f"{exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # any other name may resolve to a public address
+
+
+class Health:
+    """/health: Kafka answers a metadata request, ClickHouse a ``SELECT 1``, the sink is not
+    stuck failing its inserts. Each check is ``{"status": "ok"}`` or failing with a reason."""
+
+    def __init__(self, settings: Settings, storage: Storage, sink=None,
+                 timeout_s: float = HEALTH_TIMEOUT_S):
+        self.settings, self.storage, self.sink = settings, storage, sink
+        self.timeout_s = timeout_s
+
+    async def __call__(self) -> dict:
+        kafka, clickhouse = await asyncio.gather(self.kafka(), self.clickhouse())
+        checks = {"kafka": kafka, "clickhouse": clickhouse}
+        if self.sink is not None:
+            checks["sink"] = self.sink_progress()
+        fine = all(check["status"] == "ok" for check in checks.values())
+        return {"status": "ok" if fine else "failing", "checks": checks}
+
+    async def kafka(self) -> dict:
+        try:
+            await topics.check_reachable(self.settings, self.timeout_s)
+        except Exception as exc:  # noqa: BLE001 - every failure means "not healthy"
+            return _failing("kafka", f"no metadata from {self.settings.kafka_bootstrap} "
+                            f"within {self.timeout_s:.0f}s", exc)
+        return {"status": "ok"}
+
+    async def clickhouse(self) -> dict:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.storage.rows, "SELECT 1"),
+                                   self.timeout_s)
+        except Exception as exc:  # noqa: BLE001 - every failure means "not healthy"
+            return _failing("clickhouse", "SELECT 1 failed or took longer than "
+                            f"{self.timeout_s:.0f}s", exc)
+        return {"status": "ok"}
+
+    def sink_progress(self) -> dict:
+        # getattr: the sink gains these fields in its own change; until then nothing is known.
+        now = time.monotonic()
+        last, failing = (getattr(self.sink, "last_commit_at", None),
+                         getattr(self.sink, "failing_since", None))
+        check = {"status": "ok",
+                 "last_commit_s_ago": None if last is None else round(now - last, 1)}
+        if failing is not None:
+            check.update(status="failing", reason=f"inserts failing for {now - failing:.0f}s")
+        return check
+
+
+def _failing(check: str, reason: str, exc: BaseException) -> dict:
+    log.warning("health check %s failing: %s: %r", check, type(exc).__name__, str(exc)[:300])
+    return {"status": "failing", "reason": reason}
+
+
+async def watch_lag(settings: Settings, metrics: Metrics, every_s: float = LAG_EVERY_S) -> None:
+    """Keep ``servicescore_consumer_lag`` current for the worker and the sink groups."""
+    groups = topics.consumer_groups(settings)
+    while True:
+        try:
+            async with topics.offset_clients(settings) as clients:
+                while True:
+                    await _measure_lag(clients, groups, metrics)
+                    await asyncio.sleep(every_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - measuring must outlive a broker outage
+            log.warning("consumer lag not measured: %s: %r", type(exc).__name__, str(exc)[:300])
+            await asyncio.sleep(every_s)
+
+
+async def _measure_lag(clients: tuple, groups: dict[str, list[str]], metrics: Metrics) -> None:
+    for group, names in groups.items():
+        parts = await topics.partition_progress(*clients, group, names)
+        for tp, (done, end) in parts.items():
+            metrics.consumer_lag.labels(group, tp.topic, str(tp.partition)).set(max(0, end - done))
+
+
+class ApiService:
+    """The HTTP API and the lag gauge it publishes, started and stopped together."""
+
+    def __init__(self, settings: Settings, storage: Storage, metrics: Metrics,
+                 sock: socket.socket, sink=None):
+        self.settings, self.metrics, self.sock = settings, metrics, sock
+        self.app = api.create_api(LocalReader(storage, settings), metrics, settings.timezone,
+                                  settings.api_secret, Health(settings, storage, sink))
+        self.runner: object | None = None
+        self.lag_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        # Attached here, after Faust has set logging up: a sink retrying or a broker outage
+        # must not write the same line thousands of times.
+        limit_repeats("servicescore.sink", "servicescore.service", "aiohttp.server")
+        self.runner = await api.serve(self.app, self.sock)
+        self.lag_task = asyncio.create_task(watch_lag(self.settings, self.metrics))
+
+    async def stop(self) -> None:
+        if self.lag_task is not None:
+            self.lag_task.cancel()
+        if self.runner is not None:
+            await self.runner.cleanup()
 
 
 def run_sink(settings: Settings, with_api: bool = True) -> None:
     """The sink alone (and the read API, since it owns the storage), until SIGTERM/SIGINT."""
     metrics = Metrics()
+    sock = bind_api(settings) if with_api else None
     storage = open_storage(settings)
     topics.run(topics.create_topics(settings))
 
@@ -67,36 +209,43 @@ def run_sink(settings: Settings, with_api: bool = True) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, sink.stop)
-        runner = await _serve_api(settings, storage, metrics) if with_api else None
+        service = ApiService(settings, storage, metrics, sock, sink) if sock else None
+        if service is not None:
+            await service.start()
+        else:
+            limit_repeats("servicescore.sink")
         try:
             await sink.run()
         finally:
-            if runner is not None:
-                await runner.cleanup()
+            if service is not None:
+                await service.stop()
 
     topics.run(main())
 
 
 def run_worker(settings: Settings, with_sink: bool = False) -> None:
-    """The Faust worker (intake, lifecycle, repeats agents); with the sink and API for ``run``."""
+    """The Faust worker (intake and lifecycle agents); with the sink and API for ``run``."""
     import faust
 
     from streams.app import create_app
 
     metrics = Metrics()
+    writable_folder(settings.data_dir, "SERVICESCORE_DATA_DIR")  # Faust keeps its tables there
+    sock = bind_api(settings) if with_sink else None
+    storage = open_storage(settings) if with_sink else None
     topics.run(topics.create_topics(settings))
     app = create_app(settings, metrics)
     if with_sink:
-        storage = open_storage(settings)
         sink = make_sink(settings, storage, metrics)
 
         @app.task
         async def sink_and_api():
-            runner = await _serve_api(settings, storage, metrics)
+            service = ApiService(settings, storage, metrics, sock, sink)
+            await service.start()
             try:
                 await sink.run()
             finally:
-                await runner.cleanup()
+                await service.stop()
 
         @app.on_before_shutdown.connect
         async def stop_sink(app, **kwargs):

@@ -156,6 +156,11 @@ class Settings(BaseSettings):
         return host_port(self.api)
 
     @property
+    def api_secret(self) -> str | None:
+        """The API token as text; an empty one counts as none."""
+        return self.api_token.get_secret_value() or None if self.api_token else None
+
+    @property
     def dsn(self) -> str:
         if self.clickhouse_dsn is not None:
             return self.clickhouse_dsn.get_secret_value()

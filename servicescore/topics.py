@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     GroupCoordinatorNotAvailableError,
@@ -15,7 +18,7 @@ from aiokafka.errors import (
 
 from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC
 from schemas.facts import FACTS_TOPIC
-from servicescore.errors import ServicescoreError
+from servicescore.errors import ConfigError, ServicescoreError
 from servicescore.settings import Settings
 
 
@@ -38,8 +41,31 @@ def client_options(settings: Settings) -> dict:
                        if settings.kafka_sasl_password else None)
     if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
         from aiokafka.helpers import create_ssl_context
-        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+        try:
+            options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+        except (OSError, ssl.SSLError) as exc:  # a file that is not a CA certificate
+            raise ConfigError(f"SERVICESCORE_KAFKA_SSL_CAFILE: cannot use "
+                              f"{settings.kafka_ssl_cafile}: {exc}") from None
     return options
+
+
+def consumer_groups(settings: Settings) -> dict[str, list[str]]:
+    """Consumer group -> the topics it reads: the workers (Faust uses the app id) and the sink."""
+    sink_topics = [settings.topic(t) for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)]
+    internal = [name for name in topic_plan(settings) if name.startswith(f"{settings.app_id}-")]
+    return {settings.app_id: [settings.topic(t) for t in EVENT_TOPICS] + internal,
+            f"{settings.app_id}-sink": sink_topics}
+
+
+async def check_reachable(settings: Settings, timeout_s: float) -> None:
+    """One metadata request; raises (KafkaError, OSError, TimeoutError) when it gets no answer
+    within ``timeout_s``."""
+    client = AIOKafkaClient(**client_options(settings),
+                            request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout_s)
+    finally:
+        await client.close()
 
 
 async def create_topics(settings: Settings) -> list[str]:
@@ -83,24 +109,38 @@ async def lag(settings: Settings, group: str, topics: list[str]) -> int:
 
 async def progress(settings: Settings, group: str, topics: list[str]) -> tuple[int, int]:
     """(offsets committed by ``group``, end offsets), summed over the partitions of ``topics``."""
+    async with offset_clients(settings) as clients:
+        parts = await partition_progress(*clients, group, topics)
+    return sum(done for done, _ in parts.values()), sum(end for _, end in parts.values())
+
+
+@asynccontextmanager
+async def offset_clients(settings: Settings) -> AsyncIterator[tuple]:
+    """(admin, consumer), started, for ``partition_progress``; a long-lived caller keeps them."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     consumer = AIOKafkaConsumer(**client_options(settings))
-    await admin.start()
-    await consumer.start()
     try:
-        described = await admin.describe_topics(topics)
-        parts = [TopicPartition(t["topic"], p["partition"]) for t in described
-                 for p in t["partitions"]]
-        ends = await consumer.end_offsets(parts)
-        try:
-            committed = await admin.list_consumer_group_offsets(group, partitions=parts)
-        except GroupCoordinatorNotAvailableError:
-            committed = {}  # the offsets topic is still being created: nothing known committed
-        done = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
-        return sum(done.get(tp, 0) for tp in parts), sum(ends[tp] for tp in parts)
+        await admin.start()
+        await consumer.start()
+        yield admin, consumer
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def partition_progress(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer,
+                             group: str, topics: list[str]) -> dict[TopicPartition, tuple]:
+    """Partition of ``topics`` -> (offset committed by ``group``, 0 if none; end offset)."""
+    described = await admin.describe_topics(topics)
+    parts = [TopicPartition(t["topic"], p["partition"]) for t in described
+             for p in t["partitions"]]
+    ends = await consumer.end_offsets(parts)
+    try:
+        committed = await admin.list_consumer_group_offsets(group, partitions=parts)
+    except GroupCoordinatorNotAvailableError:
+        committed = {}  # the offsets topic is still being created: nothing known committed
+    done = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
+    return {tp: (done.get(tp, 0), ends[tp]) for tp in parts}
 
 
 def unreachable(settings: Settings) -> ServicescoreError:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from servicescore.period import parse_instant
 from tests.plugins.kafka import delete_topics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,10 +139,14 @@ def test_migrate_twice(cli):
 
 
 def test_topics_create_twice(cli, kafka_names):
+    from servicescore.settings import load_settings
+    from servicescore.topics import topic_plan
+
+    total = len(topic_plan(load_settings(app_id=kafka_names["SERVICESCORE_APP_ID"])))
     first, second = cli("topics", "create", **kafka_names), cli("topics", "create", **kafka_names)
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
-    assert first.stdout.startswith("created 14 topic(s), 0 already existed")
-    assert second.stdout.strip() == "created 0 topic(s), 14 already existed"
+    assert first.stdout.startswith(f"created {total} topic(s), 0 already existed")
+    assert second.stdout.strip() == f"created 0 topic(s), {total} already existed"
 
 
 def test_roster_import_then_kpis_without_samples(cli, tmp_path):
@@ -173,3 +178,32 @@ def test_config_masks_the_dsn_password(cli):
     shown = json.loads(done.stdout)
     assert done.returncode == 0 and "secret" not in done.stdout
     assert (shown["clickhouse_dsn"], shown["api_token"]) == ("http://u:***@h:8123/db", "***")
+
+
+def window_of(*flags: str) -> tuple[int, int]:
+    from servicescore.cli import build_parser, window
+    from servicescore.settings import load_settings
+
+    return window(load_settings(timezone="Asia/Shanghai"), build_parser().parse_args(flags))
+
+
+def test_a_window_bound_may_be_a_period_meaning_its_start():
+    year = (parse_instant("2026-01-01T00:00+08:00", "UTC"),
+            parse_instant("2027-01-01T00:00+08:00", "UTC"))
+    assert window_of("kpis", "--from", "2026", "--to", "2027") == year
+    assert window_of("tickets", "--from", "2026-Q4", "--to", "2026-12")[1] == parse_instant(
+        "2026-12-01T00:00+08:00", "UTC")
+
+
+@pytest.mark.parametrize(("period", "start", "end"), [
+    ("2026", "2026-01-01", "2027-01-01"), ("2026-Q4", "2026-10-01", "2027-01-01"),
+    ("2026-11", "2026-11-01", "2026-12-01"), ("2026-12", "2026-12-01", "2027-01-01")])
+def test_period_is_its_whole_span_in_the_business_timezone(period, start, end):
+    span = tuple(parse_instant(f"{day}T00:00+08:00", "UTC") for day in (start, end))
+    assert window_of("kpis", "--period", period) == span
+    assert window_of("tickets", "--period", period) == span
+
+
+def test_kpis_for_a_period_through_the_command(cli):
+    done = cli("kpis", "--period", "2026-11", "--format", "json")
+    assert (done.returncode, done.stderr, json.loads(done.stdout)) == (0, "", [])

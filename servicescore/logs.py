@@ -1,0 +1,57 @@
+"""Logging that stays readable when something fails all the time.
+
+A broker outage fails every API request and the sink retries every few seconds: the same line
+thousands of times hides everything else. ``Repeats`` lets the first of a kind through, then at
+most one per interval, carrying the count of those it held back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+INTERVAL_S = 60.0
+_MAX_KINDS = 1000  # distinct kinds remembered; a flood of distinct lines must not grow memory
+
+
+class Repeats(logging.Filter):
+    """One record per kind and interval. A kind is the logger, level and message template, so
+    ``retrying in %.1fs`` with a growing delay is one kind."""
+
+    def __init__(self, interval_s: float = INTERVAL_S,
+                 clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.interval_s = interval_s
+        self.clock = clock
+        self._lock = threading.Lock()  # records also come from worker threads (to_thread)
+        self._seen: dict[tuple, list] = {}  # kind -> [time let through, held back since]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        with self._lock:
+            seen = self._seen.get(kind)
+            if seen is not None and now - seen[0] < self.interval_s:
+                seen[1] += 1
+                return False
+            held = seen[1] if seen else 0
+            self._forget_old(now)
+            self._seen[kind] = [now, 0]
+        if held:
+            record.msg = f"{record.msg} ({held} more like this in the last " \
+                         f"{self.interval_s:.0f}s not shown)"
+        return True
+
+    def _forget_old(self, now: float) -> None:
+        if len(self._seen) >= _MAX_KINDS:
+            self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.interval_s}
+
+
+def limit_repeats(*names: str, interval_s: float = INTERVAL_S) -> None:
+    """Attach one ``Repeats`` to each named logger (once: calling again changes nothing)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, Repeats) for f in logger.filters):
+            logger.addFilter(Repeats(interval_s))
