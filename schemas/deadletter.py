@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass
 
 import orjson
@@ -15,6 +16,13 @@ from pydantic import ValidationError
 from schemas.events import TOPIC_MODELS, WireEvent
 
 MAX_MESSAGE_BYTES = 64 * 1024
+# A dead letter must always fit its topic (1 MiB by default): the raw bytes of a message over
+# the limit are kept as a prefix, with the full length and the SHA-256 of the whole message.
+RAW_KEPT_BYTES = MAX_MESSAGE_BYTES
+REASON_MAX = 1000
+# `dlq replay` marks a republished message with its dead letter's (topic:partition:offset): if
+# it is still bad, its new dead letter replaces that one instead of adding a copy.
+REPLAY_HEADER = "servicescore-replay-of"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +71,18 @@ def describe(exc: ValidationError) -> str:
 def dead_letter(
     topic: str, partition: int, offset: int, raw: bytes | None, reason: str, rejected_at_ms: int
 ) -> dict:
-    """The record published to events-dlq for one refused message."""
+    """The record published to events-dlq for one refused message; bounded in size whatever
+    the message (a prefix of at most RAW_KEPT_BYTES of it, and a reason of at most REASON_MAX
+    characters)."""
+    raw = raw or b""
     return {
         "topic": topic,
         "partition": partition,
         "offset": offset,
-        "raw_base64": base64.b64encode(raw or b"").decode("ascii"),
-        "reason": reason,
+        "raw_base64": base64.b64encode(raw[:RAW_KEPT_BYTES]).decode("ascii"),
+        "raw_bytes": len(raw),
+        "raw_sha256": hashlib.sha256(raw).hexdigest(),
+        "truncated": len(raw) > RAW_KEPT_BYTES,
+        "reason": reason[:REASON_MAX],
         "rejected_at": rejected_at_ms,
     }

@@ -11,7 +11,15 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    model_validator,
+)
 
 ID_MAX = 128
 TEXT_MAX = 4000
@@ -64,6 +72,21 @@ class WireEvent(BaseModel):
     event_id: Id
     occurred_at: EpochMs
     source: Annotated[StrictStr, Field(max_length=ID_MAX)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: object) -> object:
+        """events.md: null means absent for every optional field (many producers write absent
+        fields as null), so an optional field's default applies; a null required field is still
+        refused as missing."""
+        if not isinstance(data, dict):
+            return data
+        optional = cls._optional_fields()
+        return {k: v for k, v in data.items() if v is not None or k not in optional}
+
+    @classmethod
+    def _optional_fields(cls) -> frozenset[str]:
+        return frozenset(n for n, f in cls.model_fields.items() if not f.is_required())
 
 
 class TicketOpened(WireEvent):

@@ -69,7 +69,7 @@ FACT_TABLES: dict[str, FactTable] = {
         "ticket_id": "str", "customer_id": "str", "category": "str", "priority": "str",
         "channel": "str", "team_id": "str?", "assignee_id": "str?", "requires_onsite": "bool",
         "opened_at": "ms", "status": "str", "episodes": "int", "episode_start": "ms",
-        "owner_id": "str?", "escalations": "int",
+        "owner_id": "str?", "escalations": "int", "surveys": "int",
         "first_response_at": "ms?", "first_responder_id": "str?", "frt_s": "float?",
         "frt_bh_s": "float?", "onsite_at": "ms?", "onsite_engineer_id": "str?",
         "onsite_s": "float?", "onsite_bh_s": "float?",
@@ -105,7 +105,12 @@ FACT_TABLES: dict[str, FactTable] = {
     }),
     "dead_letter": FactTable("dead_letters", ("topic", "partition", "offset"), {
         "topic": "str", "partition": "int", "offset": "int", "raw_base64": "str",
-        "reason": "str", "rejected_at": "ms", "replayed_at": "ms?",
+        "reason": "str", "rejected_at": "ms", "replayed_at": "ms?", "raw_bytes": "int",
+        "raw_sha256": "str", "truncated": "bool",
+    }),
+    "held": FactTable("held_events", ("ticket_id", "event_id"), {
+        "ticket_id": "str", "event_id": "str", "event_kind": "str", "occurred_at": "ms",
+        "held_since": "ms",
     }),
 }
 FACTS_TOPIC = "facts"

@@ -15,16 +15,13 @@ SELECT r.ticket_id AS ticket_id, r.episode AS episode, t.customer_id AS customer
     toUnixTimestamp64Milli(r.resolved_at) AS resolved_at, r.engineer_id AS resolved_by,
     ro.team_id AS team_id, r.aht_s AS handling_time_s, r.aht_bh_s AS handling_time_bh_s,
     r.fcr AS first_contact, r.reopened_7d AS reopened_7d, r.reopened_30d AS reopened_30d,
-    p.new_ticket_7d AS new_ticket_7d, p.new_ticket_30d AS new_ticket_30d,
-    (r.reopened_7d OR p.new_ticket_7d) AS repeat_7d,
-    (r.reopened_30d OR p.new_ticket_30d) AS repeat_30d,
+    r.new_ticket_7d AS new_ticket_7d, r.new_ticket_30d AS new_ticket_30d,
+    r.repeat_7d AS repeat_7d, r.repeat_30d AS repeat_30d,
     s.csat AS survey_csat, s.nps AS survey_nps
-FROM (SELECT * FROM resolutions FINAL
+FROM (SELECT * FROM resolution_facts
       WHERE resolved_at >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
         AND resolved_at < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')) AS r
 LEFT JOIN (SELECT * FROM tickets FINAL) AS t ON t.ticket_id = r.ticket_id
-LEFT JOIN (SELECT ticket_id, episode, new_ticket_7d, new_ticket_30d FROM repeats FINAL) AS p
-    ON p.ticket_id = r.ticket_id AND p.episode = r.episode
 LEFT JOIN team_of AS ro ON ro.engineer_id = r.engineer_id
 LEFT JOIN (SELECT ticket_id, engineer_id, groupArray(csat) AS csat,
                   groupArray(ifNull(nps, -1)) AS nps

@@ -26,7 +26,7 @@ def topic_plan(settings: Settings) -> dict[str, dict]:
     """Every topic the product uses -> its config (all with the configured partitions)."""
     plan = {settings.topic(t): {} for t in (*EVENT_TOPICS, DLQ_TOPIC, FACTS_TOPIC)}
     plan[settings.topic(ROSTER_TOPIC)] = {"cleanup.policy": "compact"}
-    for internal in ("ticket-events", "customer-index"):
+    for internal in ("ticket-events",):
         plan[f"{settings.app_id}-{internal}"] = {}
     return plan
 

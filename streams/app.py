@@ -5,28 +5,44 @@ Topology (names are stable: they reach consumer groups, changelogs and state)::
     9 event topics --intake--> events-dlq              (bad messages, with their reason)
                           \\--> <app>-ticket-events    (records re-keyed by ticket_id)
                           \\--> facts                  (complaints, assessments)
-    <app>-ticket-events --lifecycle [table tickets]--> facts
-                                                   \\--> <app>-customer-index (by customer+category)
-    <app>-customer-index --repeats [table customer-index]--> facts (repeat flags)
+    <app>-ticket-events --lifecycle [table ticket-state]--> facts
+                                                       \\--> events-dlq (refused records)
 
-At-least-once: Faust commits an offset only after the producer has flushed what the agent
-sent for it; the tables' state makes redelivery idempotent (streams/lifecycle.py).
+Repeats through a new ticket of the same customer and category are a relation between tickets:
+ClickHouse answers them from the facts (sql/004), no stream state is kept for them.
+
+At-least-once, and nothing a producer sends can stop it:
+- Faust commits an offset only after the producer has flushed what the agents sent for it; the
+  table's state makes redelivery idempotent (streams/lifecycle.py).
+- Any error one message causes is that message's dead letter (``quarantine``), never an agent
+  crash: Faust acknowledges the event of an agent that raises, so a crash would lose it.
+- Every message we send is bounded: a dead letter keeps a prefix of a large message, a ticket's
+  state has a byte budget (streams/ticket.py), facts go in chunks.
+- If a send fails even so (the broker refuses), the process exits at once without acknowledging
+  (``fail_stop``): a restart reprocesses the event instead of committing past it.
 Agents run with concurrency 1 (faust-streaming#606).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 
 import faust
 
+from schemas.deadletter import REPLAY_HEADER, dead_letter
 from schemas.events import DLQ_TOPIC, EVENT_TOPICS
 from schemas.facts import FACTS_TOPIC
 from servicescore.metrics import Metrics
 from servicescore.settings import Settings
-from streams import lifecycle, repeat, ticket
+from streams import lifecycle, ticket
 from streams.calendar import WorkCalendar
+from streams.faults import Faults
 from streams.intake import route
+
+log = logging.getLogger("servicescore.streams")
+FACTS_PER_MESSAGE = 500  # a fact is under 2 KiB: a facts message stays far below 1 MiB
 
 
 def calendar_from(settings: Settings) -> WorkCalendar:
@@ -51,6 +67,18 @@ def kafka_options(settings: Settings) -> dict:
         mechanism=settings.kafka_sasl_mechanism or "PLAIN",
         ssl_context=context if protocol == "SASL_SSL" else None,
     )}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def fail_stop(what: str, exc: BaseException) -> None:
+    """A send the broker refused: stop before Faust can acknowledge the event (it would commit
+    past an event whose outcome was not written). The restart reprocesses it."""
+    log.critical("%s failed, stopping without committing: %r", what, exc)
+    logging.shutdown()
+    os._exit(75)
 
 
 def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") -> faust.App:
@@ -80,65 +108,95 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
         **kafka_options(settings),
     )
     calendar = calendar_from(settings)
+    faults = Faults.parse(settings.crash_at)
     sources = app.topic(*(settings.topic(t) for t in EVENT_TOPICS),
                         key_serializer="raw", value_serializer="raw")
     dlq = app.topic(settings.topic(DLQ_TOPIC), key_serializer="raw", value_serializer="json")
     facts = app.topic(settings.topic(FACTS_TOPIC), key_serializer="raw", value_serializer="json")
     ticket_events = app.topic(f"{settings.app_id}-ticket-events", key_serializer="raw",
                               value_serializer="json", partitions=settings.partitions)
-    customer_index = app.topic(f"{settings.app_id}-customer-index", key_serializer="raw",
-                               value_serializer="json", partitions=settings.partitions)
-    # Values are plain JSON dicts (no faust.Record type): the pure steps own their shape.
-    tickets = app.Table("tickets", partitions=settings.partitions)
-    indexes = app.Table("customer-index", partitions=settings.partitions)
+    # Values are the compact JSON of streams/ticket.py (schema-versioned), as raw bytes.
+    states = app.Table("ticket-state", partitions=settings.partitions, key_type=bytes,
+                       value_type=bytes)
     prefix = len(settings.topic_prefix)
 
+    async def send(topic, key: str, value) -> None:
+        try:
+            await topic.send(key=key.encode(), value=value)
+        except Exception as exc:  # noqa: BLE001 - whatever the producer raises, stop safely
+            fail_stop(f"sending to {topic.get_topic_name()}", exc)
+
     async def send_facts(items: list[dict], key: str) -> None:
-        """One message for everything a step emitted (Faust's cost is per message)."""
-        if not items:
-            return
+        """Few messages for everything a step emitted (Faust's cost is per message)."""
         for fact in items:
             metrics.facts.labels(fact["kind"]).inc()
-        # ts lets the sink measure the delay from emission to insert.
-        await facts.send(key=key.encode(), value={"ts": int(time.time() * 1000), "facts": items})
+        for start in range(0, len(items), FACTS_PER_MESSAGE):
+            # ts lets the sink measure the delay from emission to insert.
+            await send(facts, key, {"ts": now_ms(),
+                                    "facts": items[start:start + FACTS_PER_MESSAGE]})
+
+    async def quarantine(topic: str, partition: int, offset: int, raw: bytes | None,
+                         reason: str) -> None:
+        metrics.dead_letters.labels(topic).inc()
+        letter = dead_letter(topic, partition, offset, raw, reason, now_ms())
+        await send(dlq, f"{topic}:{partition}:{offset}", letter)
 
     @app.agent(sources, name="intake", concurrency=1)
     async def intake(stream):
         async for event in stream.events():
             message = event.message
             topic = message.topic[prefix:]
-            routed = route(topic, event.value, message.partition, message.offset,
-                           int(time.time() * 1000), settings.timezone)
-            metrics.events.labels(topic, "dead_letter" if routed.target == "dlq" else "ok").inc()
+            try:
+                routed = route(topic, event.value, message.partition, message.offset, now_ms(),
+                               settings.timezone, _header(message, REPLAY_HEADER))
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the pipeline
+                log.exception("intake failed on %s[%d]@%d", topic, message.partition,
+                              message.offset)
+                metrics.events.labels(topic, "dead_letter").inc()
+                await quarantine(topic, message.partition, message.offset, event.value,
+                                 f"internal error: {type(exc).__name__}: {exc}")
+                continue
+            faults.reach("intake:routed")
             if routed.target == "dlq":
+                metrics.events.labels(topic, "dead_letter").inc()
                 metrics.dead_letters.labels(topic).inc()
-                await dlq.send(key=routed.key.encode(), value=routed.value)
+                await send(dlq, routed.key, routed.value)
             elif routed.target == "ticket":
-                await ticket_events.send(key=routed.key.encode(), value=routed.value)
+                metrics.events.labels(topic, "ok").inc()
+                await send(ticket_events, routed.key, routed.value)
             else:
+                metrics.events.labels(topic, "ok").inc()
                 await send_facts([routed.value], routed.key)
+            faults.reach("intake:sent")
 
     @app.agent(ticket_events, name="lifecycle", concurrency=1)
     async def lifecycle_agent(stream):
         async for rec in stream:
+            source = rec.pop("src", None) or ["ticket-events", -1, -1]
             ticket_id = rec["ticket_id"]
-            state = tickets.get(ticket_id) or ticket.new_state()
-            out, reports = lifecycle.apply(state, rec, calendar)
+            key = ticket_id.encode()
+            try:
+                state = ticket.decode(states.get(key), ticket_id)
+                step = lifecycle.apply(state, rec, calendar, now_ms())
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the pipeline
+                log.exception("lifecycle failed on ticket %s", ticket_id)
+                step = lifecycle.Step(refused=f"internal error: {type(exc).__name__}: {exc}")
+            if step.refused:
+                await quarantine(source[0], source[1], source[2],
+                                 ticket.encode(ticket.wire_event(rec)), step.refused)
+                continue
             if ticket.held(state):
                 metrics.held.inc()
-            tickets[ticket_id] = state
-            await send_facts(out, ticket_id)
-            for key, report in reports:
-                await customer_index.send(key=key.encode(), value=report)
-
-    @app.agent(customer_index, name="repeats", concurrency=1)
-    async def repeats_agent(stream):
-        async for event in stream.events():
-            key = event.key.decode()
-            index = indexes.get(key) or repeat.new_index()
-            fresh = repeat.update(index, event.value)
-            out = repeat.changes(index, resend_all=not fresh)
-            indexes[key] = index
-            await send_facts(out, key)
+            states[key] = ticket.encode(state)
+            faults.reach("lifecycle:state")
+            await send_facts(step.facts, ticket_id)
+            faults.reach("lifecycle:facts")
 
     return app
+
+
+def _header(message, name: str) -> bytes | None:
+    for key, value in message.headers or ():
+        if key == name:
+            return value
+    return None

@@ -1,14 +1,12 @@
 """From a ticket's state to its facts, and from two fact sets to what must be sent.
 
 A fact is a row for one ClickHouse table (``schemas/facts.py`` names the columns) plus
-``kind``, ``v`` (the version: the number of distinct events in the ticket state, which only
+``kind``, ``v`` (the version: the number of changes of the ticket's state, which only
 grows) and ``del`` (1 for a tombstone). The sink upserts by key and version, so sending a fact
 twice, or an older version after a newer one, changes nothing.
 """
 
 from __future__ import annotations
-
-import zlib
 
 import orjson
 
@@ -26,11 +24,13 @@ from streams.resolution import (
 
 
 def ticket_facts(state: dict, calendar: WorkCalendar) -> dict[str, dict]:
-    """Every fact of a ticket, by fact key; empty while its opened event is held back."""
+    """Every fact of a ticket, by fact key; while its opened event is held back, one ``held``
+    fact per waiting event (the operator's view of what waits, and since when)."""
     events = ticket.ordered(state)
     opened = ticket.opened(events)
     if opened is None:
-        return {}
+        since = state.get("hs", {})
+        return {fact_key(f): f for f in (_held(rec, since.get(rec["id"], 0)) for rec in events)}
     life = walk(opened, events)
     facts = [_ticket_row(life, calendar)]
     facts += [_resolution(life, ep, calendar) for ep in life.resolutions()]
@@ -50,22 +50,18 @@ def tombstone(key: str) -> dict:
     return {"kind": kind, "del": 1, **dict(zip(FACT_TABLES[kind].key, ids, strict=True))}
 
 
-def digest(fact: dict) -> int:
-    return zlib.crc32(orjson.dumps(fact, option=orjson.OPT_SORT_KEYS))
-
-
-def changes(emitted: dict[str, int], facts: dict[str, dict], version: int) -> list[dict]:
-    """The facts to send so the sink matches ``facts``; updates ``emitted`` (key -> digest)."""
-    out = []
-    for key, fact in facts.items():
-        d = digest(fact)
-        if emitted.get(key) != d:
-            emitted[key] = d
-            out.append({**fact, "v": version, "del": 0})
-    for key in [k for k in emitted if k not in facts]:
-        del emitted[key]
-        out.append({**tombstone(key), "v": version})
+def changes(before: dict[str, dict], after: dict[str, dict], version: int) -> list[dict]:
+    """The facts to send so that the sink, holding ``before``, comes to hold ``after``: the new
+    and changed ones, and a tombstone for each one that is gone."""
+    out = [{**fact, "v": version, "del": 0} for key, fact in after.items()
+           if before.get(key) != fact]
+    out += [{**tombstone(key), "v": version} for key in before if key not in after]
     return out
+
+
+def _held(rec: dict, since_ms: int) -> dict:
+    return {"kind": "held", "ticket_id": rec["ticket_id"], "event_id": rec["id"],
+            "event_kind": rec["k"], "occurred_at": rec["t"], "held_since": since_ms}
 
 
 def _ms_duration(start: int, end: int, calendar: WorkCalendar) -> tuple[float, float]:
@@ -81,7 +77,7 @@ def _ticket_row(life: Lifecycle, calendar: WorkCalendar) -> dict:
         "requires_onsite": bool(o.get("requires_onsite")), "opened_at": o["t"],
         "status": "open" if life.is_open else "resolved", "episodes": len(life.episodes),
         "episode_start": life.episodes[-1].start_ms, "owner_id": owner(life),
-        "escalations": len(life.escalations),
+        "escalations": len(life.escalations), "surveys": len(life.surveys),
         "first_response_at": None, "first_responder_id": None, "frt_s": None, "frt_bh_s": None,
         "onsite_at": None, "onsite_engineer_id": None, "onsite_s": None, "onsite_bh_s": None,
     }

@@ -23,16 +23,32 @@ class Routed:
 
 
 def route(topic: str, raw: bytes | None, partition: int, offset: int, now_ms: int,
-          timezone: str) -> Routed:
+          timezone: str, replay_of: bytes | None = None) -> Routed:
+    """``replay_of`` is the REPLAY_HEADER of a republished dead letter: if it is still bad,
+    its dead letter replaces the original one instead of adding a copy."""
     event = parse_event(topic, raw)
     if isinstance(event, Rejection):
-        letter = dead_letter(topic, partition, offset, raw, event.reason, now_ms)
-        return Routed("dlq", f"{topic}:{partition}:{offset}", letter)
+        source = origin(replay_of) or (topic, partition, offset)
+        letter = dead_letter(*source, raw, event.reason, now_ms)
+        return Routed("dlq", "{}:{}:{}".format(*source), letter)
     if isinstance(event, ComplaintFiled):
         return Routed("fact", event.engineer_id, complaint_fact(event))
     if isinstance(event, AssessmentRecorded):
         return Routed("fact", event.engineer_id, assessment_fact(event, timezone))
-    return Routed("ticket", event.ticket_id, ticket.record(event))
+    # src: where the record came from, for the dead letter if the lifecycle refuses it.
+    return Routed("ticket", event.ticket_id,
+                  {**ticket.record(event), "src": [topic, partition, offset]})
+
+
+def origin(header: bytes | None) -> tuple[str, int, int] | None:
+    """The (topic, partition, offset) of a replay header ``topic:partition:offset``."""
+    if not header:
+        return None
+    try:
+        topic, partition, offset = header.decode().rsplit(":", 2)
+        return topic, int(partition), int(offset)
+    except ValueError:
+        return None  # not ours: the message is treated as a new one
 
 
 def complaint_fact(event: ComplaintFiled) -> dict:

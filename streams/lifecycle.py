@@ -1,49 +1,43 @@
-"""One step of the lifecycle agent: a ticket record in, the facts and index reports out.
+"""One step of the lifecycle agent: a ticket record in, the facts to send (or a refusal) out.
 
 Pure: the agent (streams/app.py) loads the ticket's state from its table, calls ``apply`` and
-sends what it returns. A redelivered event (its event_id already in the state) resends every
-current fact and report: the state may have been saved before a crash lost the sends, and
-resending is harmless because the sink keeps the highest version of each fact.
+sends what it returns. An event that changes nothing (a redelivery, or one that can no longer
+change a fact) resends every current fact: the state may have been saved before a crash lost
+the sends, and resending is harmless because the sink keeps the highest version of each fact.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from streams import ticket
 from streams.calendar import WorkCalendar
-from streams.facts import changes, ticket_facts
-from streams.repeat import index_key
+from streams.facts import changes, fact_key, ticket_facts, tombstone
 
 
-def apply(state: dict, rec: dict, calendar: WorkCalendar) -> tuple[list[dict], list[tuple]]:
-    """Merge ``rec`` into ``state`` (in place); returns (facts to send, (key, report) pairs)."""
-    is_new = ticket.merge(state, rec)
-    facts = ticket_facts(state, calendar)
-    emitted = state.setdefault("emitted", {})
-    version = state["version"]
-    if is_new:
-        out = changes(emitted, facts, version)
-    else:
-        out = [{**fact, "v": version, "del": 0} for fact in facts.values()]
-    return out, index_reports(state, facts, resend=not is_new)
+@dataclass(frozen=True)
+class Step:
+    facts: list[dict] = field(default_factory=list)
+    refused: str | None = None  # why the record was not taken (it goes to the dead letters)
 
 
-def index_reports(state: dict, facts: dict, resend: bool) -> list[tuple[str, dict]]:
-    """What the (customer, category) index must hear about this ticket, if anything changed."""
-    row = next((f for f in facts.values() if f["kind"] == "ticket"), None)
-    if row is None:
-        return []
-    key = index_key(row["customer_id"], row["category"])
-    res = sorted([f["episode"], f["resolved_at"]] for f in facts.values()
-                 if f["kind"] == "resolution")
-    current = [key, row["opened_at"], res]
-    previous = state.get("indexed")
-    if previous == current and not resend:
-        return []
-    state["indexed"] = current
-    report = {"ticket_id": row["ticket_id"], "v": state["version"], "opened": row["opened_at"],
-              "res": res}
-    reports = [(key, report)]
-    if previous is not None and previous[0] != key:
-        reports.append((previous[0], {"ticket_id": row["ticket_id"], "v": state["version"],
-                                      "gone": True}))
-    return reports
+def apply(state: dict, rec: dict, calendar: WorkCalendar, arrived_ms: int = 0) -> Step:
+    """Merge ``rec`` into ``state`` (in place) and say what the sink must hear."""
+    before = ticket_facts(state, calendar)
+    merged = ticket.merge(state, rec, arrived_ms)
+    if isinstance(merged, str):
+        return Step(refused=merged)
+    if not merged:
+        return Step(resend(state, before))
+    return Step(changes(before, ticket_facts(state, calendar), state["v"]))
+
+
+def resend(state: dict, facts: dict[str, dict]) -> list[dict]:
+    """Every current fact, and once the ticket is opened a tombstone for each event that may
+    have been listed as held: a crash may have lost the first sends of either."""
+    out = [{**fact, "v": state["v"], "del": 0} for fact in facts.values()]
+    if not ticket.held(state):
+        out += [{**tombstone(fact_key({"kind": "held", "ticket_id": rec["ticket_id"],
+                                       "event_id": rec["id"]})), "v": state["v"]}
+                for rec in ticket.ordered(state) if rec["k"] != "opened"]
+    return out

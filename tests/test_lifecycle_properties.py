@@ -1,5 +1,5 @@
-"""Properties of the pure lifecycle step (streams/lifecycle.py) and the repeat index
-(streams/repeat.py): any arrival order, with any redelivery, ends in the same facts.
+"""Properties of the pure lifecycle step (streams/lifecycle.py): any arrival order, with any
+redelivery, ends in the same facts.
 
 A ticket is generated as compact records (streams.ticket.record's shape) with times drawn from a
 few offsets, so ties in occurred_at and the exact 7 / 30 day boundaries come up often. "The sink
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.facts import FACT_TABLES
-from streams import lifecycle, repeat, ticket
+from streams import lifecycle, ticket
 from streams.calendar import WorkCalendar
 from streams.facts import ticket_facts
 
@@ -157,15 +157,15 @@ def state_of(events: list[dict]) -> dict:
     return state
 
 
-def run(order: list[dict]) -> tuple[dict, list[list[dict]], list[list[tuple]]]:
-    """Apply the records in order on a fresh state: (state, facts per step, reports per step)."""
+def run(order: list[dict]) -> tuple[dict, list[list[dict]]]:
+    """Apply the records in order on a fresh state: (state, facts per step)."""
     state = ticket.new_state()
-    facts, reports = [], []
+    facts = []
     for event in order:
-        out, rep = lifecycle.apply(state, event, CALENDAR)
-        facts.append(out)
-        reports.append(rep)
-    return state, facts, reports
+        step = lifecycle.apply(state, event, CALENDAR)
+        assert step.refused is None
+        facts.append(step.facts)
+    return state, facts
 
 
 def distinct(events: list[dict]) -> list[dict]:
@@ -198,14 +198,16 @@ def expected_resolutions(events: list[dict]) -> list[tuple[int, str, int]]:
 def test_any_arrival_order_with_duplicates_ends_in_the_final_states_facts(events, data):
     first, second = arrival(data, events), arrival(data, events)
 
-    state, steps, _ = run(first)
-    other_state, other_steps, _ = run(second)
+    state, steps = run(first)
+    other_state, other_steps = run(second)
 
     expected = by_identity(ticket_facts(state, CALENDAR))
     assert sink_view([f for out in steps for f in out]) == expected
     assert sink_view([f for out in other_steps for f in out]) == expected
     assert by_identity(ticket_facts(other_state, CALENDAR)) == expected
-    assert state["version"] == other_state["version"] == len({e["id"] for e in events})
+    # Folding keeps only what can still change a fact: the state never holds more than the
+    # distinct events, and its version counts the changes.
+    assert len(state["recs"]) <= len({e["id"] for e in events}) >= state["v"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,17 +222,20 @@ def test_events_are_held_until_opened_then_every_prefix_is_consistent(events, da
     sent: list[dict] = []
     seen_opened = False
     for event in order:
-        out, reports = lifecycle.apply(state, event, CALENDAR)
+        out = lifecycle.apply(state, event, CALENDAR).facts
         first_opened = event["k"] == "opened" and not seen_opened
         seen_opened = seen_opened or event["k"] == "opened"
-        if not seen_opened:
-            assert (out, reports) == ([], []), f"emitted before the opened arrived: {out}"
-            continue
-        if first_opened:
-            assert any(f["kind"] == "ticket" for f in out), "the opened released no ticket row"
-            assert reports, "the opened sent no report to the customer index"
         sent += out
-        assert sink_view(sent) == by_identity(ticket_facts(state, CALENDAR))
+        if not seen_opened:
+            assert {f["kind"] for f in out} <= {"held"}, f"emitted before the opened: {out}"
+        elif first_opened:
+            assert any(f["kind"] == "ticket" for f in out), "the opened released no ticket row"
+        view = sink_view(sent)
+        assert view == by_identity(ticket_facts(state, CALENDAR))
+        # Every event kept while waiting is listed (a later duplicate first response, which can
+        # never change a fact, is folded away rather than kept).
+        assert seen_opened or {f["event_id"] for f in view.values()} == {
+            r["id"] for r in ticket.ordered(state)}, "a waiting event is not listed"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,72 +245,13 @@ def test_events_are_held_until_opened_then_every_prefix_is_consistent(events, da
 @PROPERTY
 @given(events=ticket_events(), data=st.data())
 def test_resolutions_are_the_resolves_that_come_while_open(events, data):
-    _, steps, _ = run(arrival(data, events))
+    _, steps = run(arrival(data, events))
 
     view = sink_view([f for out in steps for f in out])
     got = sorted((f["episode"], f["engineer_id"], f["resolved_at"])
                  for f in view.values() if f["kind"] == "resolution")
     has_opened = any(e["k"] == "opened" for e in events)
     assert got == (expected_resolutions(events) if has_opened else [])
-
-
-# ---------------------------------------------------------------------------------------------
-# (d) the (customer, category) index: any order of reports, stale ones included
-# ---------------------------------------------------------------------------------------------
-
-def expected_repeat_flags(tickets: dict[str, tuple[int, list[tuple[int, int]]]]) -> dict:
-    """(ticket, episode) -> (new ticket within 7 d, within 30 d): another ticket of the key
-    opened at t with 0 <= t - resolved <= N days."""
-    flags = {}
-    for tid, (_, resolutions) in tickets.items():
-        for episode, resolved_ms in resolutions:
-            later = [o - resolved_ms for other, (o, _) in tickets.items() if other != tid]
-            flags[(tid, episode)] = (any(0 <= d <= 7 * DAY for d in later),
-                                     any(0 <= d <= 30 * DAY for d in later))
-    return flags
-
-
-def repeat_view(facts: list[dict]) -> dict:
-    best: dict[tuple, dict] = {}
-    for fact in facts:
-        key = (fact["ticket_id"], fact["episode"])
-        held = best.get(key)
-        if held is not None and held["v"] == fact["v"]:
-            assert held == fact, f"two contents at version {fact['v']}: {held} / {fact}"
-        if held is None or fact["v"] >= held["v"]:
-            best[key] = fact
-    return {key: (f["new_ticket_7d"], f["new_ticket_30d"]) for key, f in best.items()}
-
-
-@PROPERTY
-@given(data=st.data(), n_tickets=st.integers(1, 4))
-def test_repeat_index_any_report_order_ends_in_the_flags_of_the_final_reports(data, n_tickets):
-    reports: list[tuple[str, dict]] = []
-    finals: dict[str, tuple[int, list[tuple[int, int]]]] = {}
-    for i in range(n_tickets):
-        tid = f"T{i}"
-        events = data.draw(ticket_events(tid, customer="C1", category="printer"))
-        state, _, steps = run(arrival(data, events))
-        reports += [r for step in steps for r in step]
-        facts = ticket_facts(state, CALENDAR)
-        if facts:
-            row = next(f for f in facts.values() if f["kind"] == "ticket")
-            finals[tid] = (row["opened_at"], [(f["episode"], f["resolved_at"])
-                                              for f in facts.values()
-                                              if f["kind"] == "resolution"])
-    assert {key for key, _ in reports} <= {repeat.index_key("C1", "printer")}
-
-    index = repeat.new_index()
-    sent: list[dict] = []
-    for _, report in arrival(data, reports):  # shuffled: older versions come late, too
-        fresh = repeat.update(index, report)
-        sent += repeat.changes(index, resend_all=not fresh)
-
-    expected = expected_repeat_flags(finals)
-    final_flags = {(f["ticket_id"], f["episode"]): (f["new_ticket_7d"], f["new_ticket_30d"])
-                   for f in repeat.flags(index).values()}
-    assert final_flags == expected
-    assert repeat_view(sent) == expected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,12 +266,12 @@ def resolutions_of(facts: dict[str, dict]) -> list[dict]:
 def test_a_resolve_while_resolved_changes_nothing():
     events = [opened("e1", BASE), response("e2", BASE + 60_000, "E1"),
               resolved("e3", BASE + 3_600_000, "E1")]
-    state, _, _ = run(events)
+    state, _ = run(events)
     before = ticket_facts(state, CALENDAR)
 
-    out, reports = lifecycle.apply(state, resolved("e4", BASE + DAY, "E2"), CALENDAR)
+    step = lifecycle.apply(state, resolved("e4", BASE + DAY, "E2"), CALENDAR)
 
-    assert (out, reports) == ([], [])
+    assert step == lifecycle.Step([])
     assert ticket_facts(state, CALENDAR) == before
     (only,) = resolutions_of(before)
     assert (only["engineer_id"], only["resolved_at"]) == ("E1", BASE + 3_600_000)
@@ -334,11 +280,11 @@ def test_a_resolve_while_resolved_changes_nothing():
 def test_a_reopen_while_open_changes_nothing():
     events = [opened("e1", BASE), response("e2", BASE + 60_000, "E1"),
               resolved("e3", BASE + 3_600_000, "E1")]
-    without, _, _ = run(events)
-    state, _, _ = run(events[:2])
+    without, _ = run(events)
+    state, _ = run(events[:2])
 
-    out, reports = lifecycle.apply(state, reopened("e4", BASE + 120_000), CALENDAR)
-    assert (out, reports) == ([], [])
+    step = lifecycle.apply(state, reopened("e4", BASE + 120_000), CALENDAR)
+    assert step == lifecycle.Step([])
     lifecycle.apply(state, events[2], CALENDAR)
 
     assert ticket_facts(state, CALENDAR) == ticket_facts(without, CALENDAR)
@@ -350,7 +296,7 @@ def test_an_escalation_between_resolution_and_reopen_belongs_to_no_episode():
     events = [opened("e1", BASE), response("e2", BASE + 60_000, "E1"),
               resolved("e3", BASE + 3_600_000, "E1"), escalated("e4", BASE + DAY, "E1"),
               reopened("e5", BASE + 8 * DAY), resolved("e6", BASE + 9 * DAY, "E2")]
-    state, _, _ = run(events)
+    state, _ = run(events)
     facts = ticket_facts(state, CALENDAR)
 
     (escalation,) = [f for f in facts.values() if f["kind"] == "escalation"]
@@ -363,7 +309,7 @@ def test_an_escalation_between_resolution_and_reopen_belongs_to_no_episode():
 def test_an_escalation_during_an_episode_belongs_to_it():
     events = [opened("e1", BASE), escalated("e2", BASE + 60_000, "E1"),
               resolved("e3", BASE + 3_600_000, "E2")]
-    state, _, _ = run(events)
+    state, _ = run(events)
     facts = ticket_facts(state, CALENDAR)
 
     (escalation,) = [f for f in facts.values() if f["kind"] == "escalation"]
@@ -373,7 +319,7 @@ def test_an_escalation_during_an_episode_belongs_to_it():
 
 def test_fcr_is_false_when_the_first_responder_is_not_the_resolver():
     def fcr(*events):
-        state, _, _ = run([opened("e1", BASE), *events])
+        state, _ = run([opened("e1", BASE), *events])
         (only,) = resolutions_of(ticket_facts(state, CALENDAR))
         return only["fcr"]
 

@@ -100,7 +100,7 @@ def assert_matches_oracle(pipeline, traffic) -> None:
 
 
 def assert_dead_letters(pipeline, traffic) -> None:
-    letters = json.loads(pipeline.cli("dlq", "list", "--limit", "100000", "--format",
+    letters = json.loads(pipeline.cli("dlq", "list", "--limit", "10000", "--format",
                                       "json").stdout)
     assert len(letters) == traffic["bad"]
     assert all(letter["reason"] for letter in letters)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from schemas.deadletter import Rejection, dead_letter, parse_event
-from schemas.events import EVENT_TOPICS
+from schemas.deadletter import RAW_KEPT_BYTES, Rejection, dead_letter, parse_event
+from schemas.events import EVENT_TOPICS, TicketOpened
 
 AT_MS = 1793668500000  # 2026-11-03T09:15:00+08:00 = 2026-11-03T01:15:00Z
 EXAMPLES = {
@@ -206,9 +207,32 @@ def test_dead_letter_carries_where_what_and_why(kafka_bootstrap, topic_factory):
                          rejection.reason, AT_MS)
     assert {k: v for k, v in letter.items() if k != "raw_base64"} == {
         "topic": "ticket-opened", "partition": 0, "offset": 1,
-        "reason": rejection.reason, "rejected_at": AT_MS}
+        "reason": rejection.reason, "rejected_at": AT_MS, "raw_bytes": len(bad),
+        "raw_sha256": hashlib.sha256(bad).hexdigest(), "truncated": False}
     assert base64.b64decode(letter["raw_base64"]) == bad
     assert orjson.loads(orjson.dumps(letter)) == letter  # itself publishable as JSON
+
+
+def test_a_huge_message_has_a_dead_letter_that_fits_with_its_length_and_hash():
+    huge = b'{"event_id": "' + b"x" * 950_000 + b'"}'
+    letter = dead_letter("ticket-opened", 0, 7, huge, "too large", AT_MS)
+    assert len(orjson.dumps(letter)) < 100_000
+    assert base64.b64decode(letter["raw_base64"]) == huge[:RAW_KEPT_BYTES]
+    assert (letter["raw_bytes"], letter["truncated"]) == (len(huge), True)
+    assert letter["raw_sha256"] == hashlib.sha256(huge).hexdigest()
+
+
+@pytest.mark.parametrize("field", ["requires_onsite", "team_id", "assignee_id", "product",
+                                   "source"])
+def test_null_means_absent_for_every_optional_field(field):
+    event = parse_event("ticket-opened", variant("ticket-opened", **{field: None}))
+    assert not isinstance(event, Rejection), event
+    assert getattr(event, field) == TicketOpened.model_fields[field].default
+
+
+def test_null_in_a_required_field_is_refused_naming_it():
+    event = parse_event("ticket-opened", variant("ticket-opened", customer_id=None))
+    assert isinstance(event, Rejection) and event.reason.startswith("customer_id:")
 
 
 def test_dead_letter_of_an_empty_message_has_empty_raw():

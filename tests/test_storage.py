@@ -23,7 +23,8 @@ FACTS = {
         "ticket_id": "T-1", "customer_id": "C-上海-001", "category": "打印机/卡纸",
         "priority": "P2", "channel": "phone", "team_id": "华东一组", "assignee_id": None,
         "requires_onsite": True, "opened_at": T0, "status": "open", "episodes": 1,
-        "episode_start": T0, "owner_id": "E-7", "escalations": 0, "first_response_at": T0 + 900,
+        "episode_start": T0, "owner_id": "E-7", "escalations": 0, "surveys": 1,
+        "first_response_at": T0 + 900,
         "first_responder_id": "E-7", "frt_s": 0.9, "frt_bh_s": None, "onsite_at": None,
         "onsite_engineer_id": None, "onsite_s": None, "onsite_bh_s": None},
     "resolution": {
@@ -51,14 +52,19 @@ FACTS = {
     "dead_letter": {
         "topic": "ticket-opened", "partition": 3, "offset": 4_294_967_296,
         "raw_base64": "e+Wdj+eahCBKU09O", "reason": "not valid UTF-8 JSON: 坏的",
-        "rejected_at": T0, "replayed_at": None},
+        "rejected_at": T0, "replayed_at": None, "raw_bytes": 12,
+        "raw_sha256": "3162ae57441d57acbd7eea3df1272363ccce3955d5a38d8d1cd4337baed5c33d",
+        "truncated": False},
+    "held": {
+        "ticket_id": "T-2", "event_id": "e-resolved-9", "event_kind": "resolved",
+        "occurred_at": T0, "held_since": T0 + HOUR},
 }
 # A later correction of each fact: one non-key column changed.
 CHANGES = {"ticket": {"status": "resolved"}, "resolution": {"engineer_id": "E-10"},
            "repeat": {"new_ticket_30d": True}, "survey": {"csat": 2},
            "escalation": {"to_engineer_id": "E-9"}, "complaint": {"severity": "minor"},
            "assessment": {"score": 91.0}, "roster": {"team_id": "华南二组"},
-           "dead_letter": {"replayed_at": T0 + HOUR}}
+           "dead_letter": {"replayed_at": T0 + HOUR}, "held": {"held_since": T0}}
 
 
 def insert(storage: Storage, kind: str, *facts: dict, token: str | None = None) -> None:

@@ -54,10 +54,19 @@ class Pipeline:
     def json(self, *args: str):
         return json.loads(self.cli(*args, "--format", "json").stdout)
 
-    def start(self, part: str) -> None:
+    def start(self, part: str, env_extra: dict | None = None) -> None:
         log = open(self.folder / f"{part}.log", "ab")
-        self.processes[part] = subprocess.Popen([*CLI, part], env=self.env, cwd=REPO,
-                                                stdout=log, stderr=subprocess.STDOUT)
+        self.processes[part] = subprocess.Popen([*CLI, part], env={**self.env, **(env_extra or {})},
+                                                cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_exit(self, part: str, timeout: float = 300) -> int:
+        """Until ``part`` ends by itself (an injected crash); its exit code."""
+        process = self.processes.pop(part)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise AssertionError(f"{part} did not stop: {self.tail(part)}") from None
 
     def kill(self, part: str) -> None:
         """SIGKILL: no flush, no commit, no goodbye."""
@@ -85,7 +94,7 @@ class Pipeline:
         s, app = self.settings, self.settings.app_id
         return {
             "worker": (app, [s.topic(t) for t in EVENT_TOPICS]
-                       + [f"{app}-ticket-events", f"{app}-customer-index"]),
+                       + [f"{app}-ticket-events"]),
             "sink": (f"{app}-sink", [s.topic(t) for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)]),
         }
 

@@ -1,0 +1,90 @@
+"""Nothing a producer sends can stop the pipeline (real Kafka, real chDB, `servicescore worker`
+and `sink` as processes): a hot ticket past its cap, a message of almost 1 MB, nulls in
+optional fields. Each outcome is a dead letter with its reason or a processed event, and a
+normal ticket sent after all of them still reaches its KPIs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from streams.ticket import ANCILLARY_CAP
+
+T0 = "2026-11-03T09:00:00+08:00"
+LONG = "x" * 100  # ids near the 128-character limit make each stored event as big as it gets
+
+
+def opened(ticket_id: str, **extra) -> tuple[str, dict]:
+    return "ticket-opened", {"event_id": f"{ticket_id}-o", "occurred_at": T0,
+                             "ticket_id": ticket_id, "customer_id": "C1", "channel": "phone",
+                             "priority": "P2", "category": "printer", **extra}
+
+
+def resolved(ticket_id: str, engineer: str) -> tuple[str, dict]:
+    return "ticket-resolved", {"event_id": f"{ticket_id}-r", "occurred_at":
+                               "2026-11-03T10:00:00+08:00", "ticket_id": ticket_id,
+                               "engineer_id": engineer}
+
+
+def hot_ticket(escalations: int) -> list[tuple[str, dict]]:
+    return [opened("HOT"), *(("ticket-escalated", {
+        "event_id": f"esc-{n:05d}-{LONG}", "occurred_at": 1_793_667_600_000 + n,
+        "ticket_id": "HOT", "from_engineer_id": f"E-{LONG}-{n}"}) for n in range(escalations))]
+
+
+HUGE = b'{"event_id": "huge", "comment": "' + b"z" * 900_000 + b'"}'
+
+
+@pytest.fixture(scope="module")
+def poisoned(kafka_bootstrap, tmp_path_factory):
+    from tests.plugins.pipeline import Pipeline
+
+    folder = tmp_path_factory.mktemp("poison")
+    p = Pipeline(kafka_bootstrap, folder)
+    p.cli("topics", "create")
+    p.start("worker")
+    p.start("sink")
+    records = [*hot_ticket(ANCILLARY_CAP + 50),
+               ("survey-submitted", HUGE.decode()),
+               opened("NULLS", requires_onsite=None, team_id=None, assignee_id=None),
+               resolved("NULLS", "E-null"),
+               opened("AFTER"), resolved("AFTER", "E-after")]
+    lines = [json.dumps({"topic": t, "event": e}) for t, e in records]
+    (folder / "events.jsonl").write_text("\n".join(lines))
+    p.cli("replay", str(folder / "events.jsonl"))
+    try:
+        p.wait_idle()
+        yield p
+    finally:
+        p.stop_all()
+
+
+def letters(p) -> list[dict]:
+    return json.loads(p.cli("dlq", "list", "--limit", "10000", "--format", "json").stdout)
+
+
+def test_a_ticket_past_its_cap_is_refused_with_the_reason_and_the_rest_goes_on(poisoned):
+    capped = [d for d in letters(poisoned) if d["topic"] == "ticket-escalated"]
+    # The opened counts toward the cap too: the cap's worth of events is taken, the rest refused.
+    assert len(capped) == 51
+    assert all("cap of 1000" in d["reason"] for d in capped)
+    kpis = poisoned.json("kpis", "--from", "2026-11-01", "--to", "2026-12-01")
+    escalations = sum(row["escalations"] for row in kpis)
+    assert escalations == ANCILLARY_CAP - 1
+    assert {"E-after", "E-null"} <= {row["engineer_id"] for row in kpis}
+
+
+def test_a_message_of_almost_a_megabyte_has_a_dead_letter_with_length_and_hash(poisoned):
+    (letter,) = [d for d in letters(poisoned) if d["topic"] == "survey-submitted"]
+    assert "exceeds the 65536 byte limit" in letter["reason"]
+    assert letter["raw_bytes"] == len(HUGE) and letter["truncated"] is True
+    assert letter["raw_sha256"] == hashlib.sha256(HUGE).hexdigest()
+
+
+def test_null_optional_fields_are_processed_like_absent_ones(poisoned):
+    rows = poisoned.json("tickets", "--from", "2026-11-01", "--to", "2026-12-01",
+                         "--engineer", "E-null")
+    assert [r["ticket_id"] for r in rows] == ["NULLS"]
+    assert not [d for d in letters(poisoned) if d["topic"] == "ticket-opened"]
