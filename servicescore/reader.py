@@ -44,7 +44,8 @@ class LocalReader:
                              + (["replayed_at IS NULL"] if pending else []))
         where = f"WHERE {where}" if where else ""
         return self.storage.rows(
-            "SELECT topic, partition, offset, reason, raw_base64, "
+            "SELECT topic, partition, offset, reason, raw_base64, raw_bytes, raw_sha256, "
+            "truncated, "
             "toUnixTimestamp64Milli(rejected_at) AS rejected_at, "
             "toUnixTimestamp64Milli(replayed_at) AS replayed_at "
             f"FROM dead_letters FINAL {where} ORDER BY rejected_at DESC, topic, partition, offset "
