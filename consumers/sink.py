@@ -101,6 +101,8 @@ class Sink:
         started = time.monotonic()
         written = await self._retrying(consumer, "insert", self._write)
         if written is None:
+            if not self.batch.messages:
+                self._restart(consumer)
             return
         self._observe(written, time.monotonic() - started)
         letters = self._letters(consumer, written)
@@ -110,14 +112,21 @@ class Sink:
         await self._commit(consumer)
         self.batch = Batch()
 
+    def _restart(self, consumer: AIOKafkaConsumer) -> None:
+        """A rebalance took the whole held batch: read again from the committed offsets (still
+        failing until an insert succeeds, but only polling finds the records to insert)."""
+        self.batch = Batch()
+        consumer.resume(*consumer.assignment())
+
     async def _write(self) -> Written:
         return await asyncio.to_thread(self.writer.write, self.batch)
 
     async def _retrying(self, consumer: AIOKafkaConsumer, what: str,
                         attempt: Callable[[], Awaitable]):
-        """``attempt()`` until it succeeds (its result), or None when stopped meanwhile."""
+        """``attempt()`` until it succeeds (its result); None when stopped meanwhile or when
+        a rebalance left nothing of the batch."""
         delay = 0.25
-        while True:
+        while self.batch.messages:  # a rebalance may take the batch away meanwhile
             try:
                 result = await attempt()
             except (SinkBackpressureError, KafkaError) as exc:
@@ -129,6 +138,7 @@ class Sink:
                 log.warning("stopped while the %s failed: the batch is left uncommitted", what)
                 return None
             delay = min(delay * 2, MAX_BACKOFF_S)
+        return None
 
     def _failing(self, consumer: AIOKafkaConsumer, what: str, exc: Exception,
                  delay: float) -> None:

@@ -9,6 +9,7 @@ always goes to the real storage.
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 import uuid
@@ -22,11 +23,13 @@ from aiokafka.errors import (
     CoordinatorLoadInProgressError,
     GroupCoordinatorNotAvailableError,
     IllegalStateError,
+    KafkaConnectionError,
 )
 
 from consumers.clickhouse import ClickHouseWriter, SinkBackpressureError, Written
 from consumers.deadletters import DeadLetterProducer
 from consumers.sink import Sink
+from schemas.events import ROSTER_TOPIC
 from schemas.facts import FACT_TABLES, FACTS_TOPIC
 from servicescore import kpis
 from servicescore.metrics import Metrics
@@ -154,7 +157,7 @@ async def produce_keyed(bootstrap: str, topic: str, records: list[tuple]) -> Non
         sent = []
         for key, value, *partition in records:
             raw = orjson.dumps(value) if isinstance(value, dict) else value
-            sent.append(await producer.send(topic, raw, key=key and key.encode(),
+            sent.append(await producer.send(topic, raw, key=None if key is None else key.encode(),
                                             partition=partition[0] if partition else None))
         await producer.flush()
         await asyncio.gather(*sent)
@@ -572,11 +575,11 @@ def test_facts_at_the_reused_offsets_of_a_recreated_topic_are_stored(kafka_boots
 
 
 # ---------------------------------------------------------------------------------------------
-# (d) messages that are not facts
+# (d) messages that are not facts: dead-lettered with their reason, then committed
 # ---------------------------------------------------------------------------------------------
 
-def test_a_message_that_is_not_a_fact_is_skipped_and_committed(kafka_bootstrap, topic_factory,
-                                                               storage):
+def test_a_message_that_is_not_a_fact_is_dead_lettered_and_committed(kafka_bootstrap,
+                                                                     topic_factory, storage):
     topic = topic_factory(prefix="facts")
     messages = [resolution("T1"), b"not json {", resolution("T2"), b'{"hello": 1}', b"[1, 2]",
                 None, b'{"kind": "weather", "v": 1, "del": 0}', b"\xff\xfe",
@@ -591,23 +594,34 @@ def test_a_message_that_is_not_a_fact_is_skipped_and_committed(kafka_bootstrap, 
             await produce(kafka_bootstrap, topic, [resolution("T4")])
             await run.wait_committed(len(messages) + 1)
             run.alive()
-        return first, await rows(storage, "SELECT ticket_id FROM resolutions FINAL "
-                                          "ORDER BY ticket_id")
+            letters = await run.letters()
+        return first, letters, run, await rows(storage, "SELECT ticket_id FROM resolutions "
+                                                        "FINAL ORDER BY ticket_id")
 
-    first, stored = asyncio.run(scenario())
+    first, letters, run, stored = asyncio.run(scenario())
 
     assert first == 3
     assert [r["ticket_id"] for r in stored] == ["T1", "T2", "T3", "T4"]
+    assert [(x["topic"], x["offset"]) for x in letters] == [("facts", o) for o in (1, 3, 4, 5, 6,
+                                                                                  7, 8)]
+    assert [x["reason"].split(":")[0] for x in letters] == [
+        "not valid UTF-8 JSON", "kind", "not a JSON object (got list)",
+        "empty message (no value)", "kind", "not valid UTF-8 JSON", "v"]
+    assert base64.b64decode(letters[0]["raw_base64"]) == b"not json {"
+    assert metric(run.metrics, "servicescore_sink_dead_letters_total", topic="facts",
+                  kind="unreadable") == 4
 
 
-@pytest.mark.parametrize("bad", [
-    pytest.param({"kind": "resolution", "v": 1, "del": 0}, id="no-identity"),
-    pytest.param({"kind": "survey", "event_id": "S1", "v": 1}, id="no-del"),
+@pytest.mark.parametrize(("bad", "reason"), [
+    pytest.param({"kind": "resolution", "v": 1, "del": 0}, "ticket_id: identity column missing",
+                 id="no-identity"),
+    pytest.param({"kind": "survey", "event_id": "S1", "v": 1}, "del: must be 0 or 1",
+                 id="no-del"),
     pytest.param({"kind": "survey", "event_id": "S1", "ticket_id": "T1", "csat": "five",
-                  "v": 1, "del": 0}, id="wrong-type"),
+                  "v": 1, "del": 0}, "csat: expected int, got str", id="wrong-type"),
 ])
-def test_a_fact_without_its_required_fields_is_skipped(kafka_bootstrap, topic_factory, storage,
-                                                       bad):
+def test_a_fact_without_its_required_fields_is_dead_lettered(kafka_bootstrap, topic_factory,
+                                                             storage, bad, reason):
     topic = topic_factory(prefix="facts")
     messages = [resolution("T1"), bad, resolution("T2")]
 
@@ -617,13 +631,134 @@ def test_a_fact_without_its_required_fields_is_skipped(kafka_bootstrap, topic_fa
                            RecordingWriter(ClickHouseWriter(storage))) as run:
             await run.wait_committed(len(messages))
             run.alive()
-        return await count(storage, "resolutions", final=True)
+            letters = await run.letters()
+        return await count(storage, "resolutions", final=True), letters
 
-    assert asyncio.run(scenario()) == 2
+    stored, letters = asyncio.run(scenario())
+
+    assert stored == 2
+    assert [(x["offset"], x["reason"]) for x in letters] == [(1, reason)]
+
+
+def test_a_row_the_engine_refuses_is_dead_lettered_and_the_rest_stored(kafka_bootstrap,
+                                                                       topic_factory, storage):
+    """A fact of the right types that ClickHouse still refuses (70000 in a UInt16 column) is
+    found by bisection; before, it failed its batch forever and the sink stalled."""
+    topic = topic_factory(prefix="facts")
+    facts = [resolution(f"T{i}") for i in range(40)]
+    facts[17] = resolution("T17", episode=70_000)
+    facts[30] = {"facts": [resolution("T30"), resolution("T30", episode=-1)]}
+
+    async def scenario():
+        await produce(kafka_bootstrap, topic, facts)
+        async with running(kafka_bootstrap, topic, ClickHouseWriter(storage),
+                           batch_rows=1000) as run:
+            await run.wait_committed(len(facts))
+            run.alive()
+            letters = await run.letters()
+        return letters, run, await rows(storage, "SELECT ticket_id, episode FROM resolutions")
+
+    letters, run, stored = asyncio.run(scenario())
+
+    assert sorted((r["ticket_id"], r["episode"]) for r in stored) == sorted(
+        [(f"T{i}", 1) for i in range(40) if i != 17]), "a refused row's neighbours were lost"
+    assert [x["offset"] for x in letters] == [17, 30]
+    assert "episode" in letters[0]["reason"], letters[0]["reason"]
+    assert metric(run.metrics, "servicescore_sink_dead_letters_total", topic="facts",
+                  kind="refused") == 2
+    assert run.sink.failing_since is None and run.sink.last_commit_at is not None
+
+
+class FlakyDeadLetters(DeadLetterProducer):
+    """The real producer, failing like an unreachable broker while ``down`` is set."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        super().__init__(lambda: AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all"),
+                         topic)
+        self.down = threading.Event()
+        self.failed = 0
+
+    async def send(self, letters: list[dict]) -> None:
+        if self.down.is_set():
+            self.failed += 1
+            raise KafkaConnectionError("test: the broker is unreachable")
+        await super().send(letters)
+
+
+def test_no_offset_is_committed_before_its_dead_letter_is_written(kafka_bootstrap,
+                                                                  topic_factory, storage):
+    topic = topic_factory(prefix="facts")
+    messages = [resolution("T1"), b"not json", resolution("T2")]
+    dead_letters = FlakyDeadLetters(kafka_bootstrap, f"{topic}-dlq")
+    dead_letters.down.set()
+
+    async def failed() -> int:
+        return dead_letters.failed
+
+    async def scenario():
+        await produce(kafka_bootstrap, topic, messages)
+        async with running(kafka_bootstrap, topic, ClickHouseWriter(storage),
+                           dead_letters=dead_letters) as run:
+            await wait_until(run, failed, lambda n: n >= 3, "three failed dead-letter sends")
+            behind, failing = await run.committed(), run.sink.failing_since
+            dead_letters.down.clear()
+            await run.wait_committed(len(messages))
+            return behind, failing, run.sink.failing_since, await run.letters()
+
+    behind, failing, recovered, letters = asyncio.run(scenario())
+
+    assert behind is None, f"offset {behind} committed before the dead letter was written"
+    assert failing is not None and recovered is None
+    assert [x["offset"] for x in letters] == [1]
 
 
 # ---------------------------------------------------------------------------------------------
-# (e) stop
+# (e) the engineer-roster topic
+# ---------------------------------------------------------------------------------------------
+
+def test_roster_records_are_validated_and_the_bad_ones_dead_lettered(kafka_bootstrap,
+                                                                     topic_factory, storage):
+    topic = topic_factory(prefix="roster")
+    records = [
+        ("R1", {"engineer_id": "R1", "name": "张三", "role": "field_engineer", "team_id": "T1"}),
+        ("R2", {"engineer_id": "R2", "role": "field_engineer", "team_id": 123, "active": True}),
+        ("R3", {"engineer_id": "R3", "role": "service_rep", "active": "false"}),
+        ("R4", {"engineer_id": "R4", "role": "manager"}),
+        ("R5", {"engineer_id": "R5", "role": "service_rep", "name": {"first": "Li"}}),
+        ("R6", b"not json"),
+        ("R7", {"engineer_id": "R7", "role": "support_specialist", "active": False,
+                "team_id": None, "name": None, "hired": {"year": 2020}}),
+        ("R8", {"engineer_id": "R8", "role": "service_rep"}),
+        ("R8", None),  # tombstone: R8 leaves the roster
+        ("", None),  # a tombstone must name the engineer
+        ("X9", {"engineer_id": "R9", "role": "service_rep"}),
+    ]
+
+    async def scenario():
+        await produce_keyed(kafka_bootstrap, topic, records)
+        async with running(kafka_bootstrap, topic, ClickHouseWriter(storage),
+                           logical=ROSTER_TOPIC) as run:
+            await run.wait_committed(len(records))
+            run.alive()
+            letters = await run.letters()
+        return letters, await rows(storage, "SELECT engineer_id, name, role, team_id, active "
+                                            "FROM roster FINAL ORDER BY engineer_id")
+
+    letters, stored = asyncio.run(scenario())
+
+    assert stored == [
+        {"engineer_id": "R1", "name": "张三", "role": "field_engineer", "team_id": "T1",
+         "active": True},
+        {"engineer_id": "R7", "name": "", "role": "support_specialist", "team_id": None,
+         "active": False}]
+    assert [(x["topic"], x["offset"], x["reason"].split(":")[0]) for x in letters] == [
+        (ROSTER_TOPIC, 1, "team_id"), (ROSTER_TOPIC, 2, "active"), (ROSTER_TOPIC, 3, "role"),
+        (ROSTER_TOPIC, 4, "name"), (ROSTER_TOPIC, 5, "not valid UTF-8 JSON"),
+        (ROSTER_TOPIC, 9, "key"), (ROSTER_TOPIC, 10, "key")]
+
+
+# ---------------------------------------------------------------------------------------------
+# (f) stop
 # ---------------------------------------------------------------------------------------------
 
 def test_stop_flushes_the_pending_partial_batch(kafka_bootstrap, topic_factory, storage):
@@ -658,3 +793,78 @@ def test_stop_flushes_the_pending_partial_batch(kafka_bootstrap, topic_factory, 
     assert after == 25
     assert asyncio.run(count(storage, "resolutions", final=True)) == 25
     assert took < 5 + 1, f"stop() took {took:.1f}s"
+
+
+# ---------------------------------------------------------------------------------------------
+# (g) scale-out: M sinks in one group, a rebalance during an outage
+# ---------------------------------------------------------------------------------------------
+
+async def end_offsets(bootstrap: str, topic: str, partitions: int) -> int:
+    """The sum of the topic's end offsets over its partitions."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(partitions)]
+        return sum((await consumer.end_offsets(parts)).values())
+    finally:
+        await consumer.stop()
+
+
+def test_a_sink_joining_and_leaving_during_an_outage_loses_nothing(kafka_bootstrap,
+                                                                  topic_factory, storage):
+    """Two sinks in one consumer group over four partitions while ClickHouse refuses inserts:
+    the second joins, takes partitions, dies; the first gets them back, still failing. Once
+    ClickHouse is back every fact is stored exactly once. Before, the first sink fetched the
+    reassigned partitions' records while it backed off, threw them away and later committed
+    past them."""
+    topic = topic_factory(partitions=4, prefix="facts")
+    group = f"sink-test-{uuid.uuid4().hex[:10]}"
+    waves = [[(f"{wave}{i}", resolution(f"{wave}{i}"), i % 4) for i in range(n)]
+             for wave, n in (("A", 400), ("B", 200), ("C", 40))]
+    writer = OutageWriter(ClickHouseWriter(storage))
+    writer.down.set()
+
+    def failures(run: SinkRun):
+        async def probe() -> float:
+            return metric(run.metrics, "servicescore_sink_failures_total")
+        return probe
+
+    def owned(run: SinkRun):
+        async def probe() -> set[int]:
+            return run.assigned()
+        return probe
+
+    async def scenario():
+        await produce_keyed(kafka_bootstrap, topic, waves[0])
+        async with running(kafka_bootstrap, topic, writer, batch_rows=50, group=group) as first:
+            await wait_until(first, failures(first), lambda n: n >= 2, "the first sink fails")
+            second = SinkRun(kafka_bootstrap, topic, writer, batch_rows=50, group=group)
+            second.dlq = first.dlq
+            second.task = asyncio.create_task(second.sink.run())
+            await wait_until(second, owned(second), bool, "the second sink owns partitions")
+            await wait_until(first, owned(first), lambda p: len(p) < 4, "the first shares")
+            await produce_keyed(kafka_bootstrap, topic, waves[1])
+            await wait_until(second, failures(second), lambda n: n >= 2, "the second fails")
+            second.task.cancel()  # dies: its consumer leaves the group
+            await asyncio.gather(second.task, return_exceptions=True)
+            await wait_until(first, owned(first), lambda p: p == {0, 1, 2, 3},
+                             "the first sink owns all four partitions again")
+            before = metric(first.metrics, "servicescore_sink_failures_total")
+            await wait_until(first, failures(first), lambda n: n >= before + 3,
+                             "the first sink fails three more times with all partitions")
+            behind = await first.committed()
+            writer.down.clear()
+            await produce_keyed(kafka_bootstrap, topic, waves[2])
+            total = await end_offsets(kafka_bootstrap, topic, 4)
+            await wait_until(first, first.committed, lambda n: n == total,
+                             f"the group committed all {total} messages")
+        return behind, total, await rows(storage, "SELECT ticket_id FROM resolutions")
+
+    behind, total, stored = asyncio.run(scenario())
+
+    produced = sorted(key for wave in waves for key, _, _ in wave)
+    assert total == len(produced)
+    assert behind is None, f"{behind} offsets committed while ClickHouse refused every insert"
+    assert sorted(r["ticket_id"] for r in stored) == produced, (
+        f"{len(set(produced) - {r['ticket_id'] for r in stored})} facts lost, "
+        f"{len(stored) - len({r['ticket_id'] for r in stored})} stored twice")
