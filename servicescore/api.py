@@ -15,14 +15,17 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from servicescore.errors import ServicescoreError, StorageError
-from servicescore.logs import limit_repeats
+from servicescore.logs import OneLine, limit_repeats
 from servicescore.period import MAX_MS, MIN_MS, parse_window
 from servicescore.reader import LocalReader
 
 log = logging.getLogger("servicescore.api")
+# aiohttp's own log (malformed requests it refuses before any handler runs)
+http_log = logging.getLogger("servicescore.api.http")
 ROLLING = {"24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
 MAX_LIMIT = 10_000
 MAX_TEXT = 128  # ids follow the events' id rule (1..128 characters)
@@ -212,7 +215,10 @@ def failed(request: web.Request, exc: Exception) -> web.Response:
 async def serve(app: web.Application, sock) -> web.AppRunner:
     """Serve ``app`` on an already bound socket (see service.bind_api: binding first turns a
     taken port into one line before anything else starts)."""
-    runner = web.AppRunner(app, access_log=None)
+    if not any(isinstance(f, OneLine) for f in http_log.filters):
+        http_log.addFilter(OneLine(mistakes=(HttpProcessingError,)))  # before Repeats sees it
+    limit_repeats(http_log.name)
+    runner = web.AppRunner(app, access_log=None, logger=http_log)
     await runner.setup()
     await web.SockSite(runner, sock).start()
     return runner

@@ -2,7 +2,8 @@
 
 A broker outage fails every API request and the sink retries every few seconds: the same line
 thousands of times hides everything else. ``Repeats`` lets the first of a kind through, then at
-most one per interval, carrying the count of those it held back.
+most one per interval, carrying the count of those it held back. ``OneLine`` turns a library's
+traceback for a caller's mistake into one line.
 """
 
 from __future__ import annotations
@@ -47,6 +48,31 @@ class Repeats(logging.Filter):
     def _forget_old(self, now: float) -> None:
         if len(self._seen) >= _MAX_KINDS:
             self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.interval_s}
+        if len(self._seen) >= _MAX_KINDS:  # all recent: a flood of distinct lines
+            self._seen.clear()
+
+
+class OneLine(logging.Filter):
+    """A record with a traceback becomes one line naming the exception; ``mistakes`` (exception
+    types that are the caller's doing, e.g. a malformed HTTP request) become warnings."""
+
+    def __init__(self, mistakes: tuple[type[BaseException], ...] = ()):
+        super().__init__()
+        self.mistakes = mistakes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None:
+            return True
+        text = str(getattr(exc, "message", "") or exc).strip()
+        first = text.splitlines()[0][:200] if text else ""
+        # The template keeps the exception's type, not its text: Repeats groups by template.
+        message = record.getMessage().replace("%", "%%")
+        record.msg, record.args = f"{message}: {type(exc).__name__}: %r", (first,)
+        record.exc_info, record.exc_text = None, None
+        if isinstance(exc, self.mistakes):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
 def limit_repeats(*names: str, interval_s: float = INTERVAL_S) -> None:

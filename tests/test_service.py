@@ -3,13 +3,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import urllib.request
+import uuid
 from datetime import date
+from types import SimpleNamespace
 
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from servicescore import logs, topics
+from servicescore.broker import free_port
+from servicescore.metrics import Metrics
 from servicescore.period import parse_instant
+from servicescore.service import ApiService, bind_api, watch_lag
+from servicescore.settings import load_settings
 from servicescore.simulate import simulate, write_jsonl, write_roster_csv
 from tests import oracle
+from tests.plugins.kafka import delete_topics
 from tests.test_pipeline import mismatches
 
 TZ = "Asia/Shanghai"
@@ -58,5 +71,87 @@ def test_commands_read_through_the_running_service(pipeline_factory, tmp_path):
     api = f"http://{p.env['SERVICESCORE_API']}"
     health = json.load(urllib.request.urlopen(f"{api}/health"))
     assert health["status"] == "ok"
+    assert {name: c["status"] for name, c in health["checks"].items()} == {
+        "kafka": "ok", "clickhouse": "ok", "sink": "ok"}
     metrics = urllib.request.urlopen(f"{api}/metrics").read().decode()
     assert 'servicescore_dead_letters_total{topic="survey-submitted"} 2.0' in metrics
+    sink_group = p.settings.app_id + "-sink"
+    assert f'servicescore_consumer_lag{{group="{sink_group}",' in metrics
+
+
+@pytest.fixture
+def own_topics(kafka_bootstrap, tmp_path):
+    """Settings with topics and groups of this test's own (2 partitions), created and deleted."""
+    tag = uuid.uuid4().hex[:10]
+    settings = load_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=f"t{tag}-",
+                             app_id=f"app{tag}", partitions=2, data_dir=tmp_path,
+                             api=f"127.0.0.1:{free_port()}")
+    asyncio.run(topics.create_topics(settings))
+    yield settings
+    asyncio.run(delete_topics(kafka_bootstrap, list(topics.topic_plan(settings))))
+
+
+def test_consumer_lag_per_group_and_partition(own_topics):
+    s = own_topics
+    opened, facts = s.topic("ticket-opened"), s.topic("facts")
+
+    async def go():
+        producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+        await producer.start()
+        for topic, partition, count in ((opened, 1, 3), (facts, 0, 2)):
+            for _ in range(count):
+                await producer.send_and_wait(topic, b"{}", partition=partition)
+        await producer.stop()
+        consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap,
+                                    group_id=f"{s.app_id}-sink", enable_auto_commit=False)
+        consumer.assign([TopicPartition(facts, 0)])
+        await consumer.start()
+        await consumer.commit({TopicPartition(facts, 0): 1})  # the sink took one of two
+        await consumer.stop()
+        metrics = Metrics()
+        watching = asyncio.create_task(watch_lag(s, metrics, every_s=0.2))
+        try:
+            return await lag_once_measured(metrics, s)
+        finally:
+            watching.cancel()
+
+    assert asyncio.run(go()) == {(s.app_id, opened, "1"): 3, (s.app_id, opened, "0"): 0,
+                                 (f"{s.app_id}-sink", facts, "0"): 1,
+                                 (f"{s.app_id}-sink", facts, "1"): 0}
+
+
+async def lag_once_measured(metrics: Metrics, s, timeout_s: float = 60) -> dict:
+    """The gauge's values for the two topics of the test, once the sink group's is there."""
+    wanted = {(s.app_id, s.topic("ticket-opened")), (f"{s.app_id}-sink", s.topic("facts"))}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        samples = {(m.labels["group"], m.labels["topic"], m.labels["partition"]): m.value
+                   for family in metrics.registry.collect() for m in family.samples
+                   if family.name == "servicescore_consumer_lag"}
+        found = {k: v for k, v in samples.items() if k[:2] in wanted}
+        if len(found) == 4:
+            return found
+        assert loop.time() < deadline, f"no lag measured: {samples}"
+        await asyncio.sleep(0.1)
+
+
+def test_the_service_logs_a_repeated_sink_line_once(own_topics, storage, caplog):
+    sink_log = logging.getLogger("servicescore.sink")
+    for f in [f for f in sink_log.filters if isinstance(f, logs.Repeats)]:
+        sink_log.removeFilter(f)
+    caplog.set_level(logging.WARNING, logger="servicescore.sink")
+
+    async def go():
+        service = ApiService(own_topics, storage, Metrics(), bind_api(own_topics),
+                             SimpleNamespace())
+        await service.start()
+        try:
+            for delay in range(200):
+                sink_log.warning("ClickHouse unavailable, retrying in %.1fs: %s", delay, "down")
+        finally:
+            await service.stop()
+
+    asyncio.run(go())
+    assert [r.name for r in caplog.records if r.name == "servicescore.sink"] == [
+        "servicescore.sink"]
