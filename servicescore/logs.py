@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 INTERVAL_S = 60.0
 _MAX_KINDS = 1000  # distinct kinds remembered; a flood of distinct lines must not grow memory
@@ -81,3 +82,18 @@ def limit_repeats(*names: str, interval_s: float = INTERVAL_S) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, Repeats) for f in logger.filters):
             logger.addFilter(Repeats(interval_s))
+
+
+@contextmanager
+def silenced(*names: str) -> Iterator[None]:
+    """The named loggers quiet for a step whose failure the caller reports itself (a service's
+    start-up check of Kafka: one line, not the client's connection errors before it)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

@@ -23,7 +23,7 @@ from schemas.events import DLQ_TOPIC, ROSTER_TOPIC
 from schemas.facts import FACTS_TOPIC
 from servicescore import api, topics
 from servicescore.errors import ConfigError, ServicescoreError
-from servicescore.logs import limit_repeats
+from servicescore.logs import limit_repeats, silenced
 from servicescore.metrics import Metrics
 from servicescore.reader import LocalReader
 from servicescore.settings import Settings, writable_folder
@@ -202,7 +202,8 @@ def run_sink(settings: Settings, with_api: bool = True) -> None:
     metrics = Metrics()
     sock = bind_api(settings) if with_api else None
     storage = open_storage(settings)
-    topics.run(topics.create_topics(settings))
+    with silenced("aiokafka"):  # an unreachable broker is our one line, not the client's
+        topics.run(topics.create_topics(settings))
 
     async def main():
         sink = make_sink(settings, storage, metrics)
@@ -233,7 +234,8 @@ def run_worker(settings: Settings, with_sink: bool = False) -> None:
     writable_folder(settings.data_dir, "SERVICESCORE_DATA_DIR")  # Faust keeps its tables there
     sock = bind_api(settings) if with_sink else None
     storage = open_storage(settings) if with_sink else None
-    topics.run(topics.create_topics(settings))
+    with silenced("aiokafka"):  # an unreachable broker is our one line, not the client's
+        topics.run(topics.create_topics(settings))
     app = create_app(settings, metrics)
     if with_sink:
         sink = make_sink(settings, storage, metrics)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from servicescore.broker import free_port
 from servicescore.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,6 +163,13 @@ def test_api_port_already_taken(tmp_path, command):
         address = f"127.0.0.1:{taken.getsockname()[1]}"
         done = run(tmp_path, command, SERVICESCORE_API=address)
     assert_one_line(done, address, "in use")
+
+
+@pytest.mark.parametrize("command", ["run", "worker", "sink", "topics"])
+def test_services_with_kafka_unreachable(tmp_path, command):
+    args = [command, "create"] if command == "topics" else [command]
+    done = run(tmp_path, *args, SERVICESCORE_API=f"127.0.0.1:{free_port()}")
+    assert_one_line(done, "Kafka is not reachable at 127.0.0.1:1")
 
 
 @pytest.mark.parametrize("address", ["0.0.0.0:8080", ":8080", "example.com:8080"])
