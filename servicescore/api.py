@@ -29,7 +29,9 @@ http_log = logging.getLogger("servicescore.api.http")
 ROLLING = {"24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
 MAX_LIMIT = 10_000
 MAX_TEXT = 128  # ids follow the events' id rule (1..128 characters)
-WINDOW = ("from", "to", "period", "from_ms", "to_ms", "window")
+WINDOW_FORMS = {"from/to/period": ("from", "to", "period"),
+                "window=24h|7d|30d": ("window",), "from_ms/to_ms": ("from_ms", "to_ms")}
+WINDOW = tuple(name for names in WINDOW_FORMS.values() for name in names)
 FILTERS = ("engineer", "team")
 
 
@@ -146,24 +148,24 @@ def query(request: web.Request, *allowed: str) -> dict[str, str]:
 def window(q: dict[str, str], timezone: str) -> tuple[int, int]:
     """[from, to) from exactly one form: window=24h|7d|30d, from_ms/to_ms (the CLI's own
     reader), or from/to/period as on the command line."""
-    forms = [form for form, names in (("window", ("window",)), ("from_ms/to_ms", ("from_ms",
-             "to_ms")), ("from/to/period", ("from", "to", "period")))
-             if any(n in q for n in names)]
-    if len(forms) > 1:
-        raise BadRequest(f"give one of {' or '.join(forms)}")
-    if "window" in q:
-        if q["window"] not in ROLLING:
-            raise BadRequest(f"window must be one of {', '.join(ROLLING)}")
-        now = int(time.time() * 1000)
-        return now - ROLLING[q["window"]], now
+    forms = [form for form, names in WINDOW_FORMS.items() if any(n in q for n in names)]
+    if len(forms) != 1:
+        raise BadRequest(f"give one of: {'; '.join(WINDOW_FORMS)}")
+    if forms == ["window=24h|7d|30d"]:
+        return rolling(q["window"])
     if forms == ["from_ms/to_ms"]:
         lo, hi = (integer(q, "from_ms", MIN_MS, MAX_MS), integer(q, "to_ms", MIN_MS, MAX_MS))
         if hi <= lo:
             raise BadRequest("to_ms must be after from_ms")
         return lo, hi
-    if not forms:
-        raise BadRequest("give from and to, or period (or window=24h|7d|30d)")
     return parse_window(q.get("from"), q.get("to"), q.get("period"), timezone, flag="")
+
+
+def rolling(name: str) -> tuple[int, int]:
+    if name not in ROLLING:
+        raise BadRequest(f"window must be one of {', '.join(ROLLING)}")
+    now = int(time.time() * 1000)
+    return now - ROLLING[name], now
 
 
 def integer(q: dict[str, str], name: str, low: int, high: int) -> int:

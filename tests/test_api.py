@@ -130,6 +130,7 @@ def test_a_window_without_it(one_resolution, settings, query):
     ("/kpis?from_ms=1", "give to_ms"),
     ("/kpis?window=1y", "window must be one of"),
     ("/kpis?window=24h&period=2026", "give one of"),
+    ("/kpis?engineer=E-1", "give one of: from/to/period"),
     ("/kpis?period=2026&group=dept", "group must be"),
     ("/kpis?form=2026&to=2027", "unknown parameter 'form'"),
     ("/live?verbose=1", "unknown parameter"),
