@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import OrderedDict
 
 import faust
 
@@ -119,6 +120,9 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
     states = app.Table("ticket-state", partitions=settings.partitions, key_type=bytes,
                        value_type=bytes)
     prefix = len(settings.topic_prefix)
+    # The facts of recently changed tickets by state version: the next event of the ticket
+    # need not recompute them (a restored or moved state has another version, or none here).
+    recent = FactsCache(10_000)
 
     async def send(topic, key: str, value) -> None:
         try:
@@ -177,7 +181,9 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
             key = ticket_id.encode()
             try:
                 state = ticket.decode(states.get(key), ticket_id)
-                step = lifecycle.apply(state, rec, calendar, now_ms())
+                step = lifecycle.apply(state, rec, calendar, now_ms(),
+                                       recent.get(ticket_id, state["v"]))
+                recent.put(ticket_id, state["v"], step.after)
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the pipeline
                 log.exception("lifecycle failed on ticket %s", ticket_id)
                 step = lifecycle.Step(refused=f"internal error: {type(exc).__name__}: {exc}")
@@ -193,6 +199,24 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
             faults.reach("lifecycle:facts")
 
     return app
+
+
+class FactsCache:
+    """ticket_id -> (state version, facts), the least recently used dropped beyond ``size``."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.items: OrderedDict[str, tuple[int, dict]] = OrderedDict()
+
+    def get(self, ticket_id: str, version: int) -> dict | None:
+        held = self.items.get(ticket_id)
+        return held[1] if held is not None and held[0] == version else None
+
+    def put(self, ticket_id: str, version: int, facts: dict) -> None:
+        self.items[ticket_id] = (version, facts)
+        self.items.move_to_end(ticket_id)
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
 
 
 def _header(message, name: str) -> bytes | None:

@@ -19,17 +19,22 @@ from streams.facts import changes, fact_key, ticket_facts, tombstone
 class Step:
     facts: list[dict] = field(default_factory=list)
     refused: str | None = None  # why the record was not taken (it goes to the dead letters)
+    after: dict[str, dict] = field(default_factory=dict, compare=False)  # the state's facts now
 
 
-def apply(state: dict, rec: dict, calendar: WorkCalendar, arrived_ms: int = 0) -> Step:
-    """Merge ``rec`` into ``state`` (in place) and say what the sink must hear."""
-    before = ticket_facts(state, calendar)
+def apply(state: dict, rec: dict, calendar: WorkCalendar, arrived_ms: int = 0,
+          before: dict[str, dict] | None = None) -> Step:
+    """Merge ``rec`` into ``state`` (in place) and say what the sink must hear. ``before`` is
+    the state's facts when the caller still has them (``Step.after`` of its previous step)."""
+    if before is None:
+        before = ticket_facts(state, calendar)
     merged = ticket.merge(state, rec, arrived_ms)
     if isinstance(merged, str):
-        return Step(refused=merged)
+        return Step(refused=merged, after=before)
     if not merged:
-        return Step(resend(state, before))
-    return Step(changes(before, ticket_facts(state, calendar), state["v"]))
+        return Step(resend(state, before), after=before)
+    after = ticket_facts(state, calendar)
+    return Step(changes(before, after, state["v"]), after=after)
 
 
 def resend(state: dict, facts: dict[str, dict]) -> list[dict]:
