@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Iterable
 from pathlib import Path
@@ -10,6 +11,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
+from schemas.deadletter import REPLAY_HEADER
 from schemas.events import EVENT_TOPICS
 from servicescore.settings import Settings
 
@@ -57,19 +59,27 @@ def _key(event: object) -> bytes | None:
 async def publish(settings: Settings, records: Iterable[tuple[str, object]]) -> int:
     """Send every (topic, event); keyed by ticket_id (or engineer_id) when it has one. An
     event is a JSON-able object, or str/bytes sent as they are."""
-    async with _producer(settings) as producer:
-        sent = 0
-        for topic, event in records:
-            await producer.send(settings.topic(topic), _value(event), key=_key(event))
-            sent += 1
-        await producer.flush()
-    return sent
+    return await _send_all(settings, ((topic, _value(event), _key(event), None)
+                                      for topic, event in records))
 
 
 async def republish_dead_letters(settings: Settings, letters: list[dict]) -> int:
-    """Each dead letter's original bytes, unchanged, to its source topic."""
-    return await publish(settings, [(row["topic"], base64.b64decode(row["raw_base64"]))
-                                    for row in letters])
+    """Each dead letter's original bytes, unchanged, to its source topic, marked with the
+    letter's identity: if it is refused again, its new dead letter replaces this one."""
+    return await _send_all(settings, (
+        (row["topic"], base64.b64decode(row["raw_base64"]), None,
+         [(REPLAY_HEADER, f"{row['topic']}:{row['partition']}:{row['offset']}".encode())])
+        for row in letters))
+
+
+async def _send_all(settings: Settings, messages) -> int:
+    """Send (topic, value, key, headers) messages; returns once the broker acknowledged every
+    one of them (a failed delivery raises instead of counting as sent)."""
+    async with _producer(settings) as producer:
+        pending = [await producer.send(settings.topic(topic), value, key=key, headers=headers)
+                   for topic, value, key, headers in messages]
+        await asyncio.gather(*pending)
+    return len(pending)
 
 
 class _producer:

@@ -27,8 +27,8 @@ def route(topic: str, raw: bytes | None, partition: int, offset: int, now_ms: in
     """``replay_of`` is the REPLAY_HEADER of a republished dead letter: if it is still bad,
     its dead letter replaces the original one instead of adding a copy."""
     event = parse_event(topic, raw)
+    source = origin(replay_of) or (topic, partition, offset)
     if isinstance(event, Rejection):
-        source = origin(replay_of) or (topic, partition, offset)
         letter = dead_letter(*source, raw, event.reason, now_ms)
         return Routed("dlq", "{}:{}:{}".format(*source), letter)
     if isinstance(event, ComplaintFiled):
@@ -36,8 +36,7 @@ def route(topic: str, raw: bytes | None, partition: int, offset: int, now_ms: in
     if isinstance(event, AssessmentRecorded):
         return Routed("fact", event.engineer_id, assessment_fact(event, timezone))
     # src: where the record came from, for the dead letter if the lifecycle refuses it.
-    return Routed("ticket", event.ticket_id,
-                  {**ticket.record(event), "src": [topic, partition, offset]})
+    return Routed("ticket", event.ticket_id, {**ticket.record(event), "src": list(source)})
 
 
 def origin(header: bytes | None) -> tuple[str, int, int] | None:
