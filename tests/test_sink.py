@@ -537,7 +537,6 @@ def test_facts_at_the_reused_offsets_of_a_recreated_topic_are_stored(kafka_boots
                                                                      topic_factory, storage):
     """Kafka wiped (the topic deleted and made again, offsets from 0) while ClickHouse keeps its
     tables: the new facts are new data, not a retry of the old batch."""
-
     topic = topic_factory(prefix="facts")
     old = [resolution(f"OLD{i}") for i in range(5)]
     new = [resolution(f"NEW{i}") for i in range(5)]
