@@ -20,6 +20,7 @@ from servicescore.errors import ServicescoreError, StorageLocked
 from servicescore.settings import ROOT, Settings, load_settings
 
 FORMATS = ("json", "table", "csv")
+OWN_LOGGERS = ("servicescore", "streams", "consumers", "schemas", "appraisal")
 MAX_LIMIT = 10_000  # the API's bound too
 SIGPIPE_EXIT = 141  # what a shell reports for a writer whose reader left (128 + SIGPIPE)
 
@@ -68,12 +69,18 @@ def command(argv: list[str] | None) -> int:
 
 def quiet_libraries(settings: Settings, service: bool) -> None:
     """Services log warnings; a short command speaks only through its one-line result, so the
-    Kafka client's own connection warnings must not reach the terminal."""
+    Kafka and ClickHouse clients' own connection warnings must not reach the terminal."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
     if not service:
-        for name in ("aiokafka", "kafka"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+        # A filter on the handler, not logger levels: clickhouse_connect sets urllib3's level
+        # itself when it is imported, after this runs.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_not_a_library)
+
+
+def _not_a_library(record: logging.LogRecord) -> bool:
+    return record.name.startswith(OWN_LOGGERS) or record.levelno >= logging.CRITICAL
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -165,6 +165,12 @@ def test_api_port_already_taken(tmp_path, command):
     assert_one_line(done, address, "in use")
 
 
+def test_clickhouse_server_unreachable(tmp_path):
+    done = run(tmp_path, "kpis", "--period", "2026",
+               SERVICESCORE_CLICKHOUSE_DSN=f"http://127.0.0.1:{free_port()}/db")
+    assert_one_line(done, "ClickHouse")
+
+
 @pytest.mark.parametrize("command", ["run", "worker", "sink", "topics"])
 def test_services_with_kafka_unreachable(tmp_path, command):
     args = [command, "create"] if command == "topics" else [command]
