@@ -98,19 +98,23 @@ class Sink:
     async def flush(self, consumer: AIOKafkaConsumer) -> None:
         """Insert, dead-letter, commit. Stopped while failing: the batch stays uncommitted and
         the group reads it again."""
+        if await self._deliver(consumer):
+            await self._commit(consumer)
+            self.batch = Batch()
+        elif not self.batch.messages:
+            self._restart(consumer)
+
+    async def _deliver(self, consumer: AIOKafkaConsumer) -> bool:
+        """Insert, then send the dead letters; False when stopped while failing or when a
+        rebalance took the batch meanwhile."""
         started = time.monotonic()
         written = await self._retrying(consumer, "insert", self._write)
         if written is None:
-            if not self.batch.messages:
-                self._restart(consumer)
-            return
+            return False
         self._observe(written, time.monotonic() - started)
         letters = self._letters(consumer, written)
-        if letters and not await self._retrying(consumer, "dead-letter send",
-                                                lambda: self._send(letters)):
-            return
-        await self._commit(consumer)
-        self.batch = Batch()
+        return not letters or await self._retrying(consumer, "dead-letter send",
+                                                   lambda: self._send(letters)) is not None
 
     def _restart(self, consumer: AIOKafkaConsumer) -> None:
         """A rebalance took the whole held batch: read again from the committed offsets (still
