@@ -34,7 +34,9 @@ def to_facts(topic: str, value: bytes | None, timestamp_ms: int,
     if isinstance(data, Refusal):
         return data
     if topic == DLQ_TOPIC:
-        return checked([{**data, "kind": "dead_letter", "v": 1, "del": 0}])
+        # Versioned by its rejection time: a replayed message refused again under the same
+        # identity (its replay header) replaces the letter that `dlq replay` marked.
+        return checked([{**data, "kind": "dead_letter", "v": data.get("rejected_at"), "del": 0}])
     items = data.get("facts", [data])
     if not isinstance(items, list):
         return Refusal("invalid", "facts: must be a list")

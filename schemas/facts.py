@@ -80,9 +80,6 @@ FACT_TABLES: dict[str, FactTable] = {
         "fcr": "bool", "reopened_7d": "bool", "reopened_30d": "bool", "customer_id": "str",
         "category": "str", "priority": "str",
     }),
-    "repeat": FactTable("repeats", ("ticket_id", "episode"), {
-        "ticket_id": "str", "episode": "int", "new_ticket_7d": "bool", "new_ticket_30d": "bool",
-    }),
     "survey": FactTable("surveys", ("event_id",), {
         "event_id": "str", "ticket_id": "str", "submitted_at": "ms", "engineer_id": "str?",
         "credited_by": "str", "csat": "int", "nps": "int?",

@@ -46,6 +46,8 @@ SELECT r.engineer_id AS engineer_id, ro.team_id AS team_id, r.resolved_at AS at,
 FROM resolution_facts AS r
 LEFT JOIN team_of AS ro ON ro.engineer_id = r.engineer_id;
 
+DROP TABLE IF EXISTS repeats;
+
 -- 2. Events waiting for their ticket-opened (kpis.md: held, not dropped), one row each while
 -- held; the row is deleted (tombstone) once the opened arrives. held_since is when it arrived.
 CREATE TABLE IF NOT EXISTS held_events (

@@ -1,4 +1,4 @@
-"""`servicescore check`'s invariant: a ticket's row and its facts agree (servicescore/invariants.py)."""
+"""`servicescore check`: a ticket's row and its facts agree (servicescore/invariants.py)."""
 
 from schemas.facts import FACT_TABLES
 from servicescore.invariants import inconsistent_tickets

@@ -37,7 +37,7 @@ from tests.plugins.kafka import create_topic, delete_topics
 
 TIMEOUT_S = 30
 BASE = 1_793_548_800_000  # 2026-11-02 00:00 +08:00
-TABLES = ("tickets", "resolutions", "repeats", "surveys", "escalations")
+TABLES = ("tickets", "resolutions", "surveys", "escalations")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,11 +75,6 @@ def escalation(event_id: str, ticket_id: str, v: int = 1, engineer: str = "E1") 
     return {"kind": "escalation", "event_id": event_id, "ticket_id": ticket_id,
             "engineer_id": engineer, "to_engineer_id": "E3", "escalated_at": BASE + 120_000,
             "episode": 1, "v": v, "del": 0}
-
-
-def repeat_flags(ticket_id: str, v: int, new_7d: bool) -> dict:
-    return {"kind": "repeat", "ticket_id": ticket_id, "episode": 1, "new_ticket_7d": new_7d,
-            "new_ticket_30d": new_7d, "v": v, "del": 0}
 
 
 def tombstone(kind: str, v: int, **key) -> dict:
@@ -480,8 +475,7 @@ def history() -> list[dict]:
                   resolution(t, v=2, engineer=engineer, fcr=i % 2 == 0,
                              aht_s=600.0 + 60 * i, aht_bh_s=60.0 * i),
                   ticket_row(t, v=2, responder=engineer, status="resolved"),
-                  survey(f"S{i}", t, v=3, engineer=engineer, csat=1 + i % 5, nps=i % 11),
-                  repeat_flags(t, v=(2 << 32) | i, new_7d=i % 4 == 0)]
+                  survey(f"S{i}", t, v=3, engineer=engineer, csat=1 + i % 5, nps=i % 11)]
         if i % 5 == 0:  # a second episode, then corrected away
             facts += [resolution(t, episode=2, v=4, engineer="E3"),
                       tombstone("resolution", v=5, ticket_id=t, episode=2)]

@@ -32,7 +32,6 @@ FACTS = {
         "episode_start": T0 + HOUR, "aht_s": 14400.0, "aht_bh_s": 12345.678, "escalated": True,
         "fcr": False, "reopened_7d": True, "reopened_30d": True, "customer_id": "C-上海-001",
         "category": "打印机/卡纸", "priority": "P1"},
-    "repeat": {"ticket_id": "T-1", "episode": 1, "new_ticket_7d": True, "new_ticket_30d": False},
     "survey": {
         "event_id": "e-survey-1", "ticket_id": "T-1", "submitted_at": T0 + 24 * HOUR,
         "engineer_id": "E-9", "credited_by": "resolution", "csat": 5, "nps": None},
@@ -61,7 +60,7 @@ FACTS = {
 }
 # A later correction of each fact: one non-key column changed.
 CHANGES = {"ticket": {"status": "resolved"}, "resolution": {"engineer_id": "E-10"},
-           "repeat": {"new_ticket_30d": True}, "survey": {"csat": 2},
+           "survey": {"csat": 2},
            "escalation": {"to_engineer_id": "E-9"}, "complaint": {"severity": "minor"},
            "assessment": {"score": 91.0}, "roster": {"team_id": "华南二组"},
            "dead_letter": {"replayed_at": T0 + HOUR}, "held": {"held_since": T0}}
