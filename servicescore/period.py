@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 
 from servicescore.errors import ServicescoreError
 
-# ASCII digits only: ``\d`` would also take other scripts' digits, which int() then reads.
-_PERIOD = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$", re.ASCII)
+# ``\d`` takes any script's decimal digits (２０２６), as the events' schema does; int() reads
+# them all. '²' is no decimal digit: it never matches.
+_PERIOD = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$")
 # ClickHouse DateTime64's range, the same bound the events' times have (docs/decisions.md).
 FIRST_YEAR, LAST_YEAR = 1900, 2299
 MIN_MS = int(datetime.fromisoformat(f"{FIRST_YEAR}-01-01T00:00:00+00:00").timestamp() * 1000)

@@ -207,3 +207,7 @@ def test_period_is_its_whole_span_in_the_business_timezone(period, start, end):
 def test_kpis_for_a_period_through_the_command(cli):
     done = cli("kpis", "--period", "2026-11", "--format", "json")
     assert (done.returncode, done.stderr, json.loads(done.stdout)) == (0, "", [])
+
+
+def test_a_period_in_full_width_digits_is_the_same_period():
+    assert window_of("kpis", "--period", "２０２６-Q4") == window_of("kpis", "--period", "2026-Q4")
