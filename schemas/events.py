@@ -30,7 +30,9 @@ Channel = Literal["phone", "chat", "email", "web", "onsite"]
 Priority = Literal["P1", "P2", "P3", "P4"]
 Dimension = Literal["compliance", "attitude", "collaboration", "training", "knowledge", "review360"]
 AssessorRole = Literal["supervisor", "peer", "subordinate", "customer", "self"]
-PERIOD_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
+# Years 1900-2299 (the range of event times), ASCII digits: a period that parses here always
+# has a first instant (an assessment's effective time).
+PERIOD_PATTERN = r"^(19[0-9]{2}|2[0-2][0-9]{2})(-(0[1-9]|1[0-2])|-Q[1-4])?$"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_MS = (datetime(1900, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
 _MAX_MS = (datetime(2300, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)

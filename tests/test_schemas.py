@@ -230,6 +230,12 @@ def test_null_means_absent_for_every_optional_field(field):
     assert getattr(event, field) == TicketOpened.model_fields[field].default
 
 
+@pytest.mark.parametrize("period", ["0000-01", "1899", "2300-Q1", "２０２６-11", "2026-13"])
+def test_an_assessment_period_without_a_first_instant_is_refused(period):
+    event = parse_event("assessment-recorded", variant("assessment-recorded", period=period))
+    assert isinstance(event, Rejection) and event.reason.startswith("period:")
+
+
 def test_null_in_a_required_field_is_refused_naming_it():
     event = parse_event("ticket-opened", variant("ticket-opened", customer_id=None))
     assert isinstance(event, Rejection) and event.reason.startswith("customer_id:")
