@@ -86,7 +86,20 @@ def create_api(reader: LocalReader, metrics, timezone: str, token: str | None = 
         rolling = {}
         for name, span in ROLLING.items():
             rolling[name] = await asyncio.to_thread(reader.kpis, now - span, now)
-        return web.json_response({"now_ms": now, "backlog": backlog, "rolling": rolling})
+        held = await asyncio.to_thread(reader.held_summary)
+        return web.json_response({"now_ms": now, "backlog": backlog, "held": held,
+                                  "rolling": rolling})
+
+    @routes.get("/held")
+    async def held_view(request):
+        guard.read(request)  # ticket ids of customers
+        q = query(request, "limit")
+        return web.json_response(await asyncio.to_thread(reader.held, limit(q)))
+
+    @routes.get("/check")
+    async def check_view(request):
+        query(request)
+        return web.json_response(await asyncio.to_thread(reader.check))
 
     @routes.get("/dlq")
     async def dlq_view(request):

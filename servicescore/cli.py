@@ -128,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--format", choices=("json", "table"), default="table")
     live.set_defaults(handler=cmd_live)
 
+    held = sub.add_parser("held", help="events waiting for their ticket-opened, with their age")
+    held.add_argument("--limit", type=_limit, default=100, help=f"1..{MAX_LIMIT} (default 100)")
+    held.add_argument("--format", choices=("json", "table"), default="table")
+    held.set_defaults(handler=cmd_held)
+
+    check = sub.add_parser("check", help="do the facts agree with their tickets? (exit 1 if not)")
+    check.add_argument("--format", choices=("json", "table"), default="table")
+    check.set_defaults(handler=cmd_check)
+
     roster = sub.add_parser("roster", help="reference data: engineers, roles, teams")
     roster.add_argument("action", choices=("import",))
     roster.add_argument("file", type=Path, help="CSV: engineer_id,name,role,team_id,active")
@@ -292,6 +301,28 @@ def cmd_tickets(settings: Settings, args) -> int:
 def cmd_live(settings: Settings, args) -> int:
     emit(reader_for(settings).backlog(), args.format, title="Backlog")
     return 0
+
+
+def cmd_held(settings: Settings, args) -> int:
+    from servicescore.period import format_instant
+
+    rows = reader_for(settings).held(args.limit)
+    for row in rows:
+        for key in ("occurred_at", "held_since"):
+            row[key] = format_instant(row[key], settings.timezone)
+    emit(rows, args.format, title="Held events (waiting for their ticket-opened)")
+    return 0
+
+
+def cmd_check(settings: Settings, args) -> int:
+    found = reader_for(settings).check()
+    if args.format == "json":
+        emit(found, "json")
+    else:
+        print(f"{found['inconsistent_tickets']} ticket(s) whose facts disagree with their row")
+        if found["examples"]:
+            emit(found["examples"], "table", title="First of them")
+    return 1 if found["inconsistent_tickets"] else 0
 
 
 def cmd_roster(settings: Settings, args) -> int:

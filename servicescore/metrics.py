@@ -9,7 +9,7 @@ class Metrics:
     __slots__ = (
         "registry", "events", "dead_letters", "facts", "held", "sink_rows", "sink_batches",
         "sink_failures", "sink_insert_seconds", "event_lag_seconds", "kpi_freshness_seconds",
-        "sink_dead_letters", "consumer_lag",
+        "sink_dead_letters", "consumer_lag", "inconsistent_tickets", "held_events",
     )
 
     def __init__(self, registry: CollectorRegistry | None = None):
@@ -47,3 +47,9 @@ class Metrics:
             "servicescore_consumer_lag", "Messages not yet committed by a consumer group, per "
             "partition (refreshed every few seconds by the service)",
             ["group", "topic", "partition"], registry=r)
+        self.inconsistent_tickets = Gauge(
+            "servicescore_inconsistent_tickets", "Tickets whose facts disagree with their ticket "
+            "row: a lost facts message (servicescore check; 0 when all is well)", registry=r)
+        self.held_events = Gauge(
+            "servicescore_held_events", "Events stored while waiting for their ticket-opened",
+            registry=r)

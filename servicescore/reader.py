@@ -13,7 +13,7 @@ import urllib.parse
 import urllib.request
 
 from schemas.facts import FACT_TABLES
-from servicescore import drilldown, kpis, live
+from servicescore import drilldown, invariants, kpis, live
 from servicescore.errors import ServicescoreError
 from servicescore.settings import Settings
 from servicescore.storage import Storage
@@ -53,17 +53,38 @@ class LocalReader:
 
 
     def replay_dead_letters(self, limit: int = 100, topic: str | None = None) -> int:
-        """Republish dead letters not yet replayed to their source topics, then mark them."""
+        """Republish the pending dead letters to their source topics. Each is marked replayed
+        first (versioned by the time), so that a refusal of the republished message, which
+        comes later, replaces the mark; a failed publish takes the marks back. A letter whose
+        raw bytes were truncated cannot be republished and stays pending."""
         from servicescore import publish, topics
 
-        letters = self.dead_letters(limit, topic, pending=True)
-        sent = topics.run(publish.republish_dead_letters(self.settings, letters))
-        now = int(time.time() * 1000)
+        letters = [d for d in self.dead_letters(limit, topic, pending=True) if not d["truncated"]]
+        if not letters:
+            return 0
+        self._mark(letters, replayed_at=int(time.time() * 1000))
+        try:
+            return topics.run(publish.republish_dead_letters(self.settings, letters))
+        except BaseException:
+            self._mark(letters, replayed_at=None)
+            raise
+
+    def _mark(self, letters: list[dict], replayed_at: int | None) -> None:
         spec = FACT_TABLES["dead_letter"]
-        marked = [{**letter, "replayed_at": now, "v": 2, "del": 0} for letter in letters]
-        if marked:
-            self.storage.insert(spec.table, [spec.row(f) for f in marked], spec.columns)
-        return sent
+        version = time.time_ns() // 1_000_000
+        self.storage.insert(spec.table, [spec.row({**d, "replayed_at": replayed_at,
+                                                   "v": version, "del": 0}) for d in letters],
+                            spec.columns)
+
+    def held(self, limit: int = 100) -> list[dict]:
+        """Events waiting for their ticket-opened, the longest waiting first."""
+        return live.held(self.storage, int(time.time() * 1000), limit)
+
+    def held_summary(self) -> dict:
+        return live.held_summary(self.storage, int(time.time() * 1000))
+
+    def check(self) -> dict:
+        return invariants.inconsistent_tickets(self.storage)
 
 
 class HttpReader:
@@ -114,6 +135,12 @@ class HttpReader:
 
     def dead_letters(self, limit=100, topic=None):
         return self._get("/dlq", limit=limit, topic=topic)
+
+    def held(self, limit=100):
+        return self._get("/held", limit=limit)
+
+    def check(self):
+        return self._get("/check")
 
     def replay_dead_letters(self, limit=100, topic=None) -> int:
         return self._call("POST", "/dlq/replay", limit=limit, topic=topic)["republished"]

@@ -32,6 +32,8 @@ from servicescore.storage import Storage
 log = logging.getLogger("servicescore.service")
 HEALTH_TIMEOUT_S = 3.0
 LAG_EVERY_S = 5.0
+# The consistency check reads every ticket: often enough for an alert, rare enough to be cheap.
+FACTS_EVERY_S = 30.0
 
 
 def open_storage(settings: Settings, migrate: bool = True) -> Storage:
@@ -172,27 +174,45 @@ async def _measure_lag(clients: tuple, groups: dict[str, list[str]], metrics: Me
             metrics.consumer_lag.labels(group, tp.topic, str(tp.partition)).set(max(0, end - done))
 
 
+async def watch_facts(reader: LocalReader, metrics: Metrics, every_s: float = FACTS_EVERY_S):
+    """Keep the facts' own consistency and the held events on /metrics."""
+    while True:
+        try:
+            found = await asyncio.to_thread(reader.check)
+            held = await asyncio.to_thread(reader.held_summary)
+            metrics.inconsistent_tickets.set(found["inconsistent_tickets"])
+            metrics.held_events.set(held["held_events"])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - measuring must outlive a storage outage
+            log.warning("fact consistency not measured: %s: %r", type(exc).__name__,
+                        str(exc)[:300])
+        await asyncio.sleep(every_s)
+
+
 class ApiService:
     """The HTTP API and the lag gauge it publishes, started and stopped together."""
 
     def __init__(self, settings: Settings, storage: Storage, metrics: Metrics,
                  sock: socket.socket, sink=None):
         self.settings, self.metrics, self.sock = settings, metrics, sock
-        self.app = api.create_api(LocalReader(storage, settings), metrics, settings.timezone,
+        self.reader = LocalReader(storage, settings)
+        self.app = api.create_api(self.reader, metrics, settings.timezone,
                                   settings.api_secret, Health(settings, storage, sink))
         self.runner: object | None = None
-        self.lag_task: asyncio.Task | None = None
+        self.tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
         # Attached here, after Faust has set logging up: a sink retrying or a broker outage
         # must not write the same line thousands of times.
         limit_repeats("servicescore.sink", "servicescore.service", "aiohttp.server")
         self.runner = await api.serve(self.app, self.sock)
-        self.lag_task = asyncio.create_task(watch_lag(self.settings, self.metrics))
+        self.tasks = [asyncio.create_task(watch_lag(self.settings, self.metrics)),
+                      asyncio.create_task(watch_facts(self.reader, self.metrics))]
 
     async def stop(self) -> None:
-        if self.lag_task is not None:
-            self.lag_task.cancel()
+        for task in self.tasks:
+            task.cancel()
         if self.runner is not None:
             await self.runner.cleanup()
 

@@ -39,6 +39,7 @@ from servicescore.metrics import Metrics
 from servicescore.settings import Settings
 from streams import lifecycle, ticket
 from streams.calendar import WorkCalendar
+from streams.facts import Derived
 from streams.faults import Faults
 from streams.intake import route
 
@@ -120,8 +121,8 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
     states = app.Table("ticket-state", partitions=settings.partitions, key_type=bytes,
                        value_type=bytes)
     prefix = len(settings.topic_prefix)
-    # The facts of recently changed tickets by state version: the next event of the ticket
-    # need not recompute them (a restored or moved state has another version, or none here).
+    # The facts of recently changed tickets: the ticket's next event need not walk its history
+    # again (a restored or moved state has another version, and is walked).
     recent = FactsCache(10_000)
 
     async def send(topic, key: str, value) -> None:
@@ -181,9 +182,8 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
             key = ticket_id.encode()
             try:
                 state = ticket.decode(states.get(key), ticket_id)
-                step = lifecycle.apply(state, rec, calendar, now_ms(),
-                                       recent.get(ticket_id, state["v"]))
-                recent.put(ticket_id, state["v"], step.after)
+                step = lifecycle.apply(state, rec, calendar, now_ms(), recent.get(ticket_id))
+                recent.put(ticket_id, step.after)
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the pipeline
                 log.exception("lifecycle failed on ticket %s", ticket_id)
                 step = lifecycle.Step(refused=f"internal error: {type(exc).__name__}: {exc}")
@@ -202,18 +202,20 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
 
 
 class FactsCache:
-    """ticket_id -> (state version, facts), the least recently used dropped beyond ``size``."""
+    """ticket_id -> what its state said after its last step (streams.facts.Derived, checked
+    against the state's version before use), the least recently used dropped beyond ``size``."""
 
     def __init__(self, size: int):
         self.size = size
-        self.items: OrderedDict[str, tuple[int, dict]] = OrderedDict()
+        self.items: OrderedDict[str, Derived] = OrderedDict()
 
-    def get(self, ticket_id: str, version: int) -> dict | None:
-        held = self.items.get(ticket_id)
-        return held[1] if held is not None and held[0] == version else None
+    def get(self, ticket_id: str) -> Derived | None:
+        return self.items.get(ticket_id)
 
-    def put(self, ticket_id: str, version: int, facts: dict) -> None:
-        self.items[ticket_id] = (version, facts)
+    def put(self, ticket_id: str, derived: Derived | None) -> None:
+        if derived is None:
+            return
+        self.items[ticket_id] = derived
         self.items.move_to_end(ticket_id)
         if len(self.items) > self.size:
             self.items.popitem(last=False)

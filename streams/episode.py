@@ -22,11 +22,15 @@ class Episode:
 class Lifecycle:
     opened: dict
     episodes: list[Episode]
-    first_response: dict | None
-    onsite: dict | None
-    reopens: list[int]  # times of every reopen record, effective or not
-    escalations: list[tuple[dict, int]]  # (record, episode number or 0 for none)
-    surveys: list[dict]
+    first_response: dict | None = None
+    onsite: dict | None = None
+    reopens: list[int] = field(default_factory=list)  # every reopen's time, in order
+    escalations: list[tuple[dict, int]] = field(default_factory=list)  # (record, episode or 0)
+    surveys: list[dict] = field(default_factory=list)
+    # Kept as the walk goes, so that a lookup never scans the ticket's history:
+    resolved_times: list[int] = field(default_factory=list)  # of each resolution, in order
+    resolvers: list[str] = field(default_factory=list)  # the engineer of each resolution
+    target: str | None = None  # the last escalation's to_engineer_id (the backlog owner)
 
     @property
     def is_open(self) -> bool:
@@ -38,12 +42,17 @@ class Lifecycle:
 
 def walk(opened: dict, events: list[dict]) -> Lifecycle:
     """The lifecycle of a ticket whose ordered events include its opened record."""
-    life = Lifecycle(opened, [Episode(1, opened["t"])], None, None, [], [], [])
+    life = Lifecycle(opened, [Episode(1, opened["t"])])
     for rec in events:
-        step = _STEPS.get(rec["k"])
-        if step is not None:
-            step(life, rec)
+        step(life, rec)
     return life
+
+
+def step(life: Lifecycle, rec: dict) -> None:
+    """One more event, later in the ticket event order than every event walked so far."""
+    advance = _STEPS.get(rec["k"])
+    if advance is not None:
+        advance(life, rec)
 
 
 def _first_response(life: Lifecycle, rec: dict) -> None:
@@ -58,6 +67,7 @@ def _escalated(life: Lifecycle, rec: dict) -> None:
         life.escalations.append((rec, current.number))
     else:
         life.escalations.append((rec, 0))
+    life.target = rec.get("to_engineer_id") or life.target
 
 
 def _onsite(life: Lifecycle, rec: dict) -> None:
@@ -69,6 +79,8 @@ def _resolved(life: Lifecycle, rec: dict) -> None:
     current = life.episodes[-1]
     if current.resolution is None:
         current.resolution = rec
+        life.resolved_times.append(rec["t"])
+        life.resolvers.append(rec["engineer_id"])
 
 
 def _reopened(life: Lifecycle, rec: dict) -> None:

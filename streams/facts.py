@@ -8,12 +8,14 @@ twice, or an older version after a newer one, changes nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import orjson
 
 from schemas.facts import FACT_TABLES
 from streams import ticket
 from streams.calendar import WorkCalendar
-from streams.episode import Lifecycle, walk
+from streams.episode import Lifecycle, step, walk
 from streams.resolution import (
     duration_s,
     first_contact,
@@ -23,20 +25,63 @@ from streams.resolution import (
 )
 
 
+@dataclass
+class Derived:
+    """What a ticket's state says at one version: its lifecycle (None while held) and facts.
+    Derivable from the state at any time; kept between steps only to save the work."""
+
+    version: int
+    life: Lifecycle | None
+    facts: dict[str, dict]
+    event_ids: set[str]
+
+
 def ticket_facts(state: dict, calendar: WorkCalendar) -> dict[str, dict]:
     """Every fact of a ticket, by fact key; while its opened event is held back, one ``held``
     fact per waiting event (the operator's view of what waits, and since when)."""
+    return derive(state, calendar).facts
+
+
+def derive(state: dict, calendar: WorkCalendar) -> Derived:
     events = ticket.ordered(state)
     opened = ticket.opened(events)
     if opened is None:
         since = state.get("hs", {})
-        return {fact_key(f): f for f in (_held(rec, since.get(rec["id"], 0)) for rec in events)}
+        held = (_held(rec, since.get(rec["id"], 0)) for rec in events)
+        return Derived(state["v"], None, {fact_key(f): f for f in held},
+                       ticket.event_ids(state))
     life = walk(opened, events)
     facts = [_ticket_row(life, calendar)]
     facts += [_resolution(life, ep, calendar) for ep in life.resolutions()]
     facts += [_survey(life, rec) for rec in life.surveys]
     facts += [_escalation(life, rec, number) for rec, number in life.escalations]
-    return {fact_key(f): f for f in facts}
+    return Derived(state["v"], life, {fact_key(f): f for f in facts}, ticket.event_ids(state))
+
+
+# Kinds whose event, when it comes last in the ticket order, changes only facts found from the
+# end of the walk: the ticket row, its own fact, and the resolution just before a reopen (the
+# only one a later reopen can still flag: every earlier one is followed by the reopen that
+# started the next episode). The first response, the onsite arrival and the opened change
+# facts all over the ticket, so they take the full walk.
+APPENDABLE = frozenset({"escalated", "resolved", "reopened", "survey"})
+
+
+def appended(life: Lifecycle, rec: dict, calendar: WorkCalendar) -> list[dict]:
+    """Step ``life`` past ``rec`` (later than every event walked so far, of an APPENDABLE
+    kind) and return every fact that may have changed."""
+    was_open = life.is_open
+    step(life, rec)
+    changed = [_ticket_row(life, calendar)]
+    kind = rec["k"]
+    if kind == "escalated":
+        changed.append(_escalation(life, rec, life.escalations[-1][1]))
+    elif kind == "resolved" and was_open:
+        changed.append(_resolution(life, life.episodes[-1], calendar))
+    elif kind == "reopened" and not was_open:
+        changed.append(_resolution(life, life.episodes[-2], calendar))
+    elif kind == "survey":
+        changed.append(_survey(life, rec))
+    return changed
 
 
 def fact_key(fact: dict) -> str:

@@ -12,29 +12,42 @@ from dataclasses import dataclass, field
 
 from streams import ticket
 from streams.calendar import WorkCalendar
-from streams.facts import changes, fact_key, ticket_facts, tombstone
+from streams.facts import APPENDABLE, Derived, appended, changes, derive, fact_key, tombstone
 
 
 @dataclass(frozen=True)
 class Step:
     facts: list[dict] = field(default_factory=list)
     refused: str | None = None  # why the record was not taken (it goes to the dead letters)
-    after: dict[str, dict] = field(default_factory=dict, compare=False)  # the state's facts now
+    after: Derived | None = field(default=None, compare=False)  # the state's facts now
 
 
 def apply(state: dict, rec: dict, calendar: WorkCalendar, arrived_ms: int = 0,
-          before: dict[str, dict] | None = None) -> Step:
+          before: Derived | None = None) -> Step:
     """Merge ``rec`` into ``state`` (in place) and say what the sink must hear. ``before`` is
-    the state's facts when the caller still has them (``Step.after`` of its previous step)."""
-    if before is None:
-        before = ticket_facts(state, calendar)
-    merged = ticket.merge(state, rec, arrived_ms)
+    the caller's ``Step.after`` of the ticket's previous step, if it still has it: an event
+    that comes last in the ticket order then costs the same however long the ticket's history
+    (``appended``); any other takes the full walk."""
+    if before is None or before.version != state["v"]:
+        before = derive(state, calendar)
+    merged = ticket.merge(state, rec, arrived_ms, before.event_ids)
     if isinstance(merged, str):
         return Step(refused=merged, after=before)
     if not merged:
-        return Step(resend(state, before), after=before)
-    after = ticket_facts(state, calendar)
-    return Step(changes(before, after, state["v"]), after=after)
+        return Step(resend(state, before.facts), after=before)
+    if before.life is None or rec["k"] not in APPENDABLE or state["recs"][-1][2] != rec["id"]:
+        after = derive(state, calendar)
+        return Step(changes(before.facts, after.facts, state["v"]), after=after)
+    before.version = -1  # stepped in place: never reused if this step does not finish
+    before.event_ids.add(rec["id"])
+    out = []
+    for fact in appended(before.life, rec, calendar):
+        key = fact_key(fact)
+        if before.facts.get(key) != fact:
+            before.facts[key] = fact
+            out.append({**fact, "v": state["v"], "del": 0})
+    before.version = state["v"]
+    return Step(out, after=before)
 
 
 def resend(state: dict, facts: dict[str, dict]) -> list[dict]:

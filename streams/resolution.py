@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+
 from streams.episode import Episode, Lifecycle
 
 DAY_MS = 86_400_000
@@ -18,7 +20,9 @@ def duration_s(start_ms: int, end_ms: int) -> float:
 
 
 def reopened_within(life: Lifecycle, resolved_ms: int, days: int) -> bool:
-    return any(within_days(t, resolved_ms, days) for t in life.reopens)
+    """A reopen of the ticket within ``days`` after ``resolved_ms`` (reopens are in order)."""
+    first = bisect_left(life.reopens, resolved_ms)
+    return first < len(life.reopens) and within_days(life.reopens[first], resolved_ms, days)
 
 
 def first_contact(life: Lifecycle, episode: Episode) -> bool:
@@ -36,12 +40,9 @@ def first_contact(life: Lifecycle, episode: Episode) -> bool:
 
 def survey_credit(life: Lifecycle, survey_ms: int) -> tuple[str | None, str]:
     """Who a survey at ``survey_ms`` is credited to, and by which rule."""
-    latest = None
-    for episode in life.resolutions():
-        if episode.resolution["t"] <= survey_ms:
-            latest = episode.resolution
-    if latest is not None:
-        return latest["engineer_id"], "resolution"
+    latest = bisect_right(life.resolved_times, survey_ms) - 1
+    if latest >= 0:
+        return life.resolvers[latest], "resolution"
     if life.first_response is not None:
         return life.first_response["engineer_id"], "first_response"
     if life.opened.get("assignee_id"):
@@ -52,9 +53,8 @@ def survey_credit(life: Lifecycle, survey_ms: int) -> tuple[str | None, str]:
 def owner(life: Lifecycle) -> str | None:
     """Who holds an open ticket now: the last escalation's target, else the assignee, else the
     first responder (the live view's backlog per engineer)."""
-    for rec, _ in reversed(life.escalations):
-        if rec.get("to_engineer_id"):
-            return rec["to_engineer_id"]
+    if life.target:
+        return life.target
     if life.opened.get("assignee_id"):
         return life.opened["assignee_id"]
     return life.first_response["engineer_id"] if life.first_response else None

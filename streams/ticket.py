@@ -86,14 +86,16 @@ def _order(row: list) -> tuple:
     return row[1], row[0], row[2]
 
 
-def merge(state: dict, rec: dict, arrived_ms: int = 0) -> bool | str:
+def merge(state: dict, rec: dict, arrived_ms: int = 0,
+          known: set[str] | None = None) -> bool | str:
     """Add one record. True when the state changed; False when it changes nothing (a known
     event_id, or an event that can no longer change any fact); a string (the reason) when the
     event is refused and the state is left as it was. ``arrived_ms`` is remembered while the
-    ticket is held (how long an event has waited for its opened)."""
+    ticket is held (how long an event has waited for its opened). ``known`` is the set of the
+    state's event ids when the caller keeps it (``event_ids``), saving a scan."""
     state["tid"] = state.get("tid") or rec["ticket_id"]
     rows: list[list] = state["recs"]
-    if any(row[2] == rec["id"] for row in rows):
+    if rec["id"] in (known if known is not None else event_ids(state)):
         return False
     row = _compact(rec)
     code = row[0]
@@ -104,7 +106,9 @@ def merge(state: dict, rec: dict, arrived_ms: int = 0) -> bool | str:
     if replaced is not None and _order(replaced) <= _order(row):
         state["n"] += 1
         return False  # a later one never changes a fact
-    candidate = {**state, "recs": [r for r in rows if r is not replaced]}
+    candidate = {**state, "recs": list(rows)}
+    if replaced is not None:
+        candidate["recs"].remove(replaced)
     insort(candidate["recs"], row, key=_order)
     candidate["hs"] = _held_since(candidate, state.get("hs"), rec["id"], arrived_ms)
     if size(candidate) > STATE_BUDGET:
@@ -121,6 +125,10 @@ def _held_since(state: dict, before: dict | None, event_id: str, arrived_ms: int
     if not held(state):
         return {}
     return {**(before or {}), event_id: arrived_ms}
+
+
+def event_ids(state: dict) -> set[str]:
+    return {row[2] for row in state["recs"]}
 
 
 def size(state: dict) -> int:

@@ -49,3 +49,32 @@ def test_a_lost_message_shows_once_the_ticket_changes_again(storage):
     (example,) = found["examples"]
     assert (example["ticket_id"], example["claimed_resolutions"],
             example["resolution_facts"]) == ("T1", 1, 0)
+
+
+def test_the_service_exposes_the_count_as_a_metric(storage):
+    import asyncio
+
+    from servicescore.metrics import Metrics
+    from servicescore.service import watch_facts
+
+    class Reader:  # the service's LocalReader, on this test's database
+        def check(self):
+            return inconsistent_tickets(storage)
+
+        def held_summary(self):
+            return {"held_events": 0}
+
+    state, kept = ticket.new_state(), []
+    for n, event in enumerate(EVENTS):
+        out = lifecycle.apply(state, event, WorkCalendar()).facts
+        kept += [] if n == 2 else out
+    store(storage, kept)
+    metrics = Metrics()
+
+    async def one_round():
+        task = asyncio.create_task(watch_facts(Reader(), metrics, every_s=60))
+        while metrics.registry.get_sample_value("servicescore_inconsistent_tickets") != 1:
+            await asyncio.sleep(0.05)
+        task.cancel()
+
+    asyncio.run(asyncio.wait_for(one_round(), 30))

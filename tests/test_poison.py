@@ -50,7 +50,8 @@ def poisoned(kafka_bootstrap, tmp_path_factory):
                ("survey-submitted", HUGE.decode()),
                opened("NULLS", requires_onsite=None, team_id=None, assignee_id=None),
                resolved("NULLS", "E-null"),
-               opened("AFTER"), resolved("AFTER", "E-after")]
+               opened("AFTER"), resolved("AFTER", "E-after"),
+               resolved("WAITING", "E-wait")]  # its ticket-opened never comes
     lines = [json.dumps({"topic": t, "event": e}) for t, e in records]
     (folder / "events.jsonl").write_text("\n".join(lines))
     p.cli("replay", str(folder / "events.jsonl"))
@@ -88,3 +89,14 @@ def test_null_optional_fields_are_processed_like_absent_ones(poisoned):
                          "--engineer", "E-null")
     assert [r["ticket_id"] for r in rows] == ["NULLS"]
     assert not [d for d in letters(poisoned) if d["topic"] == "ticket-opened"]
+
+
+def test_an_event_waiting_for_its_opened_is_listed_with_its_age(poisoned):
+    (row,) = json.loads(poisoned.cli("held", "--format", "json").stdout)
+    assert (row["ticket_id"], row["event_id"], row["event_kind"]) == (
+        "WAITING", "WAITING-r", "resolved")
+    assert row["age_s"] >= 0 and row["held_since"].endswith("+08:00")
+
+
+def test_the_facts_agree_with_their_tickets(poisoned):
+    assert poisoned.json("check") == {"inconsistent_tickets": 0, "examples": []}
