@@ -126,10 +126,15 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
     recent = FactsCache(10_000)
 
     async def send(topic, key: str, value) -> None:
+        what = f"sending to {topic.get_topic_name()}"
         try:
-            await topic.send(key=key.encode(), value=value)
+            pending = await topic.send(key=key.encode(), value=value)
         except Exception as exc:  # noqa: BLE001 - whatever the producer raises, stop safely
-            fail_stop(f"sending to {topic.get_topic_name()}", exc)
+            fail_stop(what, exc)
+        # A delivery that fails later would not stop Faust's commit (the producer's flush
+        # does not raise): stop before the commit goes on.
+        pending.add_done_callback(lambda done: done.cancelled() or done.exception() is None
+                                  or fail_stop(what, done.exception()))
 
     async def send_facts(items: list[dict], key: str) -> None:
         """Few messages for everything a step emitted (Faust's cost is per message)."""
