@@ -13,7 +13,13 @@ import pytest
 from streams.ticket import ANCILLARY_CAP
 
 T0 = "2026-11-03T09:00:00+08:00"
-LONG = "x" * 100  # ids near the 128-character limit make each stored event as big as it gets
+# Ids of the full 128 characters make each stored event as big as it gets: in the old state
+# format 1,200 such escalations passed the broker's 1 MB limit and crash-looped the worker.
+HOT_EVENTS = ANCILLARY_CAP + 200
+
+
+def long_id(prefix: str, n: int) -> str:
+    return f"{prefix}-{n:05d}-".ljust(128, "x")
 
 
 def opened(ticket_id: str, **extra) -> tuple[str, dict]:
@@ -30,8 +36,9 @@ def resolved(ticket_id: str, engineer: str) -> tuple[str, dict]:
 
 def hot_ticket(escalations: int) -> list[tuple[str, dict]]:
     return [opened("HOT"), *(("ticket-escalated", {
-        "event_id": f"esc-{n:05d}-{LONG}", "occurred_at": 1_793_667_600_000 + n,
-        "ticket_id": "HOT", "from_engineer_id": f"E-{LONG}-{n}"}) for n in range(escalations))]
+        "event_id": long_id("esc", n), "occurred_at": 1_793_667_600_000 + n,
+        "ticket_id": "HOT", "from_engineer_id": long_id("E", n),
+        "to_engineer_id": long_id("T", n)}) for n in range(escalations))]
 
 
 HUGE = b'{"event_id": "huge", "comment": "' + b"z" * 900_000 + b'"}'
@@ -43,10 +50,11 @@ def poisoned(kafka_bootstrap, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("poison")
     p = Pipeline(kafka_bootstrap, folder)
+    p.env["SERVICESCORE_API_TOKEN"] = "poison-test"
     p.cli("topics", "create")
     p.start("worker")
     p.start("sink")
-    records = [*hot_ticket(ANCILLARY_CAP + 50),
+    records = [*hot_ticket(HOT_EVENTS - 1),
                ("survey-submitted", HUGE.decode()),
                opened("NULLS", requires_onsite=None, team_id=None, assignee_id=None),
                resolved("NULLS", "E-null"),
@@ -69,7 +77,7 @@ def letters(p) -> list[dict]:
 def test_a_ticket_past_its_cap_is_refused_with_the_reason_and_the_rest_goes_on(poisoned):
     capped = [d for d in letters(poisoned) if d["topic"] == "ticket-escalated"]
     # The opened counts toward the cap too: the cap's worth of events is taken, the rest refused.
-    assert len(capped) == 51
+    assert len(capped) == HOT_EVENTS - ANCILLARY_CAP
     assert all("cap of 1000" in d["reason"] for d in capped)
     kpis = poisoned.json("kpis", "--from", "2026-11-01", "--to", "2026-12-01")
     escalations = sum(row["escalations"] for row in kpis)
@@ -82,6 +90,13 @@ def test_a_message_of_almost_a_megabyte_has_a_dead_letter_with_length_and_hash(p
     assert "exceeds the 65536 byte limit" in letter["reason"]
     assert letter["raw_bytes"] == len(HUGE) and letter["truncated"] is True
     assert letter["raw_sha256"] == hashlib.sha256(HUGE).hexdigest()
+
+
+def test_a_truncated_dead_letter_is_never_republished(poisoned):
+    done = poisoned.cli("dlq", "replay", "--topic", "survey-submitted")
+    assert "republished 0 dead letter" in done.stdout
+    (letter,) = [d for d in letters(poisoned) if d["topic"] == "survey-submitted"]
+    assert letter["replayed_at"] is None
 
 
 def test_null_optional_fields_are_processed_like_absent_ones(poisoned):
