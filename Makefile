@@ -26,6 +26,7 @@ $(KAFKA_LIB)/.fetched: deploy/kafka/pom.xml
 # broker on free ports (or uses SERVICESCORE_KAFKA_BOOTSTRAP) and stops it afterwards.
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q --durations=10
 
 # End-to-end events/s and event-to-KPI delay (numbers in README.md); not part of the tests.

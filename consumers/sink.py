@@ -29,7 +29,7 @@ from consumers.clickhouse import ClickHouseWriter, SinkBackpressureError, Writte
 from consumers.deadletters import DeadLetterProducer
 from consumers.message import Refusal, to_facts
 from schemas.deadletter import dead_letter
-from servicescore.metrics import Metrics
+from servicescore.core.metrics import Metrics
 
 log = logging.getLogger("servicescore.sink")
 MAX_BACKOFF_S = 30.0

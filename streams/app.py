@@ -32,13 +32,13 @@ from collections import OrderedDict
 
 import faust
 
+from schemas.calendar import WorkCalendar
 from schemas.deadletter import REPLAY_HEADER, dead_letter
 from schemas.events import DLQ_TOPIC, EVENT_TOPICS
 from schemas.facts import FACTS_TOPIC
-from servicescore.metrics import Metrics
-from servicescore.settings import Settings
+from servicescore.core.metrics import Metrics
+from servicescore.core.settings import Settings
 from streams import lifecycle, ticket
-from streams.calendar import WorkCalendar
 from streams.facts import Derived
 from streams.faults import Faults
 from streams.intake import route

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import orjson
 
+from schemas.calendar import WorkCalendar
 from schemas.facts import FACT_TABLES
 from streams import ticket
-from streams.calendar import WorkCalendar
 from streams.episode import Lifecycle, step, walk
 from streams.resolution import (
     duration_s,

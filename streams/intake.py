@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from schemas.deadletter import Rejection, dead_letter, parse_event
 from schemas.events import AssessmentRecorded, ComplaintFiled
-from servicescore.period import parse_period
+from schemas.period import parse_period
 from streams import ticket
 
 

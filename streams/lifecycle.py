@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from schemas.calendar import WorkCalendar
 from streams import ticket
-from streams.calendar import WorkCalendar
 from streams.facts import APPENDABLE, Derived, appended, changes, derive, fact_key, tombstone
 
 

@@ -12,14 +12,15 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from schemas.facts import FACT_TABLES
-from servicescore import api, logs
-from servicescore.broker import free_port
-from servicescore.errors import ConfigError, ServicescoreError, StorageError
-from servicescore.metrics import Metrics
-from servicescore.period import parse_instant
-from servicescore.reader import HttpReader, LocalReader
-from servicescore.service import Health, bind_api
-from servicescore.settings import load_settings
+from schemas.period import parse_instant
+from servicescore.app import api
+from servicescore.app.reader import HttpReader, LocalReader
+from servicescore.app.service import Health, bind_api
+from servicescore.core import logs
+from servicescore.core.errors import ConfigError, ServicescoreError, StorageError
+from servicescore.core.metrics import Metrics
+from servicescore.core.settings import load_settings
+from servicescore.dev.broker import free_port
 
 TZ = "Asia/Shanghai"
 RESOLVED = parse_instant("2026-06-15T10:00", TZ)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from servicescore.broker import LocalKafka, free_port
-from servicescore.errors import BrokerError
+from servicescore.core.errors import BrokerError
+from servicescore.dev.broker import LocalKafka, free_port
 from tests.plugins.kafka import LIB_DIR, POM, local_kafka
 
 

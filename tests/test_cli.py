@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from servicescore.period import parse_instant
+from schemas.period import parse_instant
 from tests.plugins.kafka import delete_topics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,8 +139,8 @@ def test_migrate_twice(cli):
 
 
 def test_topics_create_twice(cli, kafka_names):
-    from servicescore.settings import load_settings
-    from servicescore.topics import topic_plan
+    from servicescore.core.settings import load_settings
+    from servicescore.kafka.topics import topic_plan
 
     total = len(topic_plan(load_settings(app_id=kafka_names["SERVICESCORE_APP_ID"])))
     first, second = cli("topics", "create", **kafka_names), cli("topics", "create", **kafka_names)
@@ -182,7 +182,7 @@ def test_config_masks_the_dsn_password(cli):
 
 def window_of(*flags: str) -> tuple[int, int]:
     from servicescore.cli import build_parser, window
-    from servicescore.settings import load_settings
+    from servicescore.core.settings import load_settings
 
     return window(load_settings(timezone="Asia/Shanghai"), build_parser().parse_args(flags))
 

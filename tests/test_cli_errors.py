@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from servicescore.broker import free_port
 from servicescore.cli import build_parser
+from servicescore.dev.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = "²"  # str.isdigit() is true, int() refuses it: the kind of value that used to crash

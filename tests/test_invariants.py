@@ -1,9 +1,9 @@
 """`servicescore check`: a ticket's row and its facts agree (servicescore/invariants.py)."""
 
+from schemas.calendar import WorkCalendar
 from schemas.facts import FACT_TABLES
-from servicescore.invariants import inconsistent_tickets
+from servicescore.queries.invariants import inconsistent_tickets
 from streams import lifecycle, ticket
-from streams.calendar import WorkCalendar
 
 T = 1_793_548_800_000
 EVENTS = [
@@ -54,8 +54,8 @@ def test_a_lost_message_shows_once_the_ticket_changes_again(storage):
 def test_the_service_exposes_the_count_as_a_metric(storage):
     import asyncio
 
-    from servicescore.metrics import Metrics
-    from servicescore.service import watch_facts
+    from servicescore.app.service import watch_facts
+    from servicescore.core.metrics import Metrics
 
     class Reader:  # the service's LocalReader, on this test's database
         def check(self):

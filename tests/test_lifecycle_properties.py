@@ -14,9 +14,9 @@ import copy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas.calendar import WorkCalendar
 from schemas.facts import FACT_TABLES
 from streams import lifecycle, ticket
-from streams.calendar import WorkCalendar
 from streams.facts import ticket_facts
 
 CALENDAR = WorkCalendar()

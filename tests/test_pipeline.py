@@ -11,8 +11,8 @@ from datetime import date
 import pytest
 
 from schemas.events import EVENT_TOPICS
-from servicescore.period import parse_instant
-from servicescore.simulate import simulate, write_jsonl, write_roster_csv
+from schemas.period import parse_instant
+from servicescore.dev.simulate import simulate, write_jsonl, write_roster_csv
 from tests import oracle
 
 TZ = "Asia/Shanghai"

@@ -1,8 +1,8 @@
 """A redelivered message resends what its first delivery sent: the state may have been saved
 before a crash lost those sends (at-least-once), and resending is harmless."""
 
+from schemas.calendar import WorkCalendar
 from streams import lifecycle, ticket
-from streams.calendar import WorkCalendar
 
 OPENED = {"k": "opened", "id": "o1", "t": 0, "ticket_id": "T1", "customer_id": "C",
           "category": "net", "priority": "P2", "channel": "phone", "team_id": None,

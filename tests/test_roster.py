@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from schemas.roster import ROLES
-from servicescore import roster
-from servicescore.errors import ServicescoreError
+from servicescore.app import roster
+from servicescore.core.errors import ServicescoreError
 
 HEADER = "engineer_id,name,role,team_id,active\n"
 

@@ -14,13 +14,14 @@ from types import SimpleNamespace
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from servicescore import logs, topics
-from servicescore.broker import free_port
-from servicescore.metrics import Metrics
-from servicescore.period import parse_instant
-from servicescore.service import ApiService, bind_api, watch_lag
-from servicescore.settings import load_settings
-from servicescore.simulate import simulate, write_jsonl, write_roster_csv
+from schemas.period import parse_instant
+from servicescore.app.service import ApiService, bind_api, watch_lag
+from servicescore.core import logs
+from servicescore.core.metrics import Metrics
+from servicescore.core.settings import load_settings
+from servicescore.dev.broker import free_port
+from servicescore.dev.simulate import simulate, write_jsonl, write_roster_csv
+from servicescore.kafka import topics
 from tests import oracle
 from tests.plugins.kafka import delete_topics
 from tests.test_pipeline import mismatches

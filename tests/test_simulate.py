@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from servicescore.simulate import Engineer, simulate, write_jsonl, write_roster_csv
+from servicescore.dev.simulate import Engineer, simulate, write_jsonl, write_roster_csv
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = date(2026, 11, 1)

@@ -31,8 +31,8 @@ from consumers.deadletters import DeadLetterProducer
 from consumers.sink import Sink
 from schemas.events import ROSTER_TOPIC
 from schemas.facts import FACT_TABLES, FACTS_TOPIC
-from servicescore import kpis
-from servicescore.metrics import Metrics
+from servicescore.core.metrics import Metrics
+from servicescore.queries import kpis
 from tests.plugins.kafka import create_topic, delete_topics
 
 TIMEOUT_S = 30

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from schemas.facts import FACT_TABLES
-from servicescore.errors import StorageError
-from servicescore.storage import Storage, migrations
+from servicescore.core.errors import StorageError
+from servicescore.storage.clickhouse import Storage, migrations
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = 1793668500123  # 2026-11-03T09:15:00.123+08:00, as UTC epoch ms
@@ -164,8 +164,8 @@ def test_bad_database_name_raises_storage_error(chdb_dsn):
 
 LOCK_PROBE = """
 import sys
-from servicescore.errors import StorageLocked
-from servicescore.storage import Storage
+from servicescore.core.errors import StorageLocked
+from servicescore.storage.clickhouse import Storage
 try:
     Storage(sys.argv[1], "other")
 except StorageLocked as exc:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import orjson
 
+from schemas.calendar import WorkCalendar
 from schemas.deadletter import parse_event
 from streams import lifecycle, ticket
-from streams.calendar import WorkCalendar
 
 T = 1_793_548_800_000
 ID = "i" * 120  # ids near the 128-character limit make each stored event as big as it gets

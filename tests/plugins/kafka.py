@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from servicescore.broker import LocalKafka, free_port
+from servicescore.dev.broker import LocalKafka, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LIB_DIR = REPO_ROOT / ".cache" / "kafka" / "lib"

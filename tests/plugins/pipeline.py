@@ -17,9 +17,9 @@ import pytest
 
 from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC
 from schemas.facts import FACTS_TOPIC
-from servicescore.broker import free_port
-from servicescore.settings import load_settings
-from servicescore.topics import lag, progress
+from servicescore.core.settings import load_settings
+from servicescore.dev.broker import free_port
+from servicescore.kafka.topics import lag, progress
 
 CLI = [sys.executable, "-m", "servicescore.cli"]
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from servicescore.storage import Storage
+from servicescore.storage.clickhouse import Storage
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,9 @@ from pathlib import Path
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from servicescore.errors import StorageError, StorageLocked
+from servicescore.core.errors import StorageError, StorageLocked
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 # chDB 26.9 defaults to async inserts; a sink commits offsets only after data is stored.
 INSERT_SETTINGS = {"async_insert": 0, "wait_for_async_insert": 1}
 _OPENED: set[Path] = set()  # chDB folders this process has opened

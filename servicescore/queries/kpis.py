@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from servicescore.storage import Storage
+from servicescore.storage.clickhouse import Storage
 
 DIMENSIONS = ("compliance", "attitude", "collaboration", "training", "knowledge", "review360")
 COUNTS = ("resolutions", "first_responses", "escalations", "onsite_visits", "surveys",

@@ -3,7 +3,7 @@ events held back waiting for their ticket-opened."""
 
 from __future__ import annotations
 
-from servicescore.storage import Storage
+from servicescore.storage.clickhouse import Storage
 
 _BACKLOG = """
 SELECT engineer_id, team_id, count() AS open_tickets,

@@ -9,7 +9,7 @@ soon as the ticket changes again.
 
 from __future__ import annotations
 
-from servicescore.storage import Storage
+from servicescore.storage.clickhouse import Storage
 
 _SQL = """
 SELECT t.ticket_id AS ticket_id,

@@ -1,12 +1,9 @@
-"""One place for the errors a user can cause or meet.
+"""One place for the kinds of error a user can cause or meet (their base, ``ServicescoreError``,
+sits with the contracts in schemas/errors.py)."""
 
-A ``ServicescoreError`` is printed by the CLI as one line (``servicescore: <message>``) and
-exits non-zero, without a traceback. Anything else is a bug and keeps its traceback.
-"""
+from schemas.errors import ServicescoreError
 
-
-class ServicescoreError(Exception):
-    """A problem the user can fix: bad configuration, bad input, an unreachable service."""
+__all__ = ["BrokerError", "ConfigError", "ServicescoreError", "StorageError", "StorageLocked"]
 
 
 class ConfigError(ServicescoreError):

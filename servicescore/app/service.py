@@ -21,13 +21,14 @@ from consumers.deadletters import DeadLetterProducer
 from consumers.sink import Sink
 from schemas.events import DLQ_TOPIC, ROSTER_TOPIC
 from schemas.facts import FACTS_TOPIC
-from servicescore import api, topics
-from servicescore.errors import ConfigError, ServicescoreError
-from servicescore.logs import limit_repeats, silenced
-from servicescore.metrics import Metrics
-from servicescore.reader import LocalReader
-from servicescore.settings import Settings, writable_folder
-from servicescore.storage import Storage
+from servicescore.app import api
+from servicescore.app.reader import LocalReader
+from servicescore.core.errors import ConfigError, ServicescoreError
+from servicescore.core.logs import limit_repeats, silenced
+from servicescore.core.metrics import Metrics
+from servicescore.core.settings import Settings, writable_folder
+from servicescore.kafka import topics
+from servicescore.storage.clickhouse import Storage
 
 log = logging.getLogger("servicescore.service")
 HEALTH_TIMEOUT_S = 3.0

@@ -16,8 +16,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from servicescore.errors import ServicescoreError, StorageLocked
-from servicescore.settings import ROOT, Settings, load_settings
+from servicescore.core.errors import ServicescoreError, StorageLocked
+from servicescore.core.settings import ROOT, Settings, load_settings
 
 FORMATS = ("json", "table", "csv")
 OWN_LOGGERS = ("servicescore", "streams", "consumers", "schemas", "appraisal")
@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _date(text: str) -> date:
-    from servicescore.period import FIRST_YEAR, LAST_YEAR
+    from schemas.period import FIRST_YEAR, LAST_YEAR
 
     try:
         day = date.fromisoformat(text)
@@ -196,8 +196,8 @@ _limit = _bounded(1, MAX_LIMIT)
 
 
 def cmd_kafka(settings: Settings, args) -> int:
-    from servicescore.broker import LocalKafka
-    from servicescore.settings import host_port, writable_folder
+    from servicescore.core.settings import host_port, writable_folder
+    from servicescore.dev.broker import LocalKafka
 
     _, port = host_port(settings.kafka_bootstrap.split(",")[0])
     folder = writable_folder(settings.kafka_folder, "SERVICESCORE_KAFKA_HOME"
@@ -217,7 +217,7 @@ def cmd_kafka(settings: Settings, args) -> int:
 
 
 def cmd_topics(settings: Settings, args) -> int:
-    from servicescore import topics
+    from servicescore.kafka import topics
 
     created = topics.run(topics.create_topics(settings))
     total = len(topics.topic_plan(settings))
@@ -227,7 +227,7 @@ def cmd_topics(settings: Settings, args) -> int:
 
 
 def cmd_migrate(settings: Settings, args) -> int:
-    from servicescore.service import open_storage
+    from servicescore.app.service import open_storage
 
     storage = open_storage(settings, migrate=False)
     applied = storage.migrate()
@@ -241,21 +241,21 @@ def cmd_config(settings: Settings, args) -> int:
 
 
 def cmd_run(settings: Settings, args) -> int:
-    from servicescore.service import run_worker
+    from servicescore.app.service import run_worker
 
     run_worker(settings, with_sink=True)
     return 0
 
 
 def cmd_worker(settings: Settings, args) -> int:
-    from servicescore.service import run_worker
+    from servicescore.app.service import run_worker
 
     run_worker(settings)
     return 0
 
 
 def cmd_sink(settings: Settings, args) -> int:
-    from servicescore.service import run_sink
+    from servicescore.app.service import run_sink
 
     run_sink(settings)
     return 0
@@ -263,8 +263,8 @@ def cmd_sink(settings: Settings, args) -> int:
 
 def reader_for(settings: Settings):
     """Local storage when it can be opened; the running service's API when it is held."""
-    from servicescore.reader import HttpReader, LocalReader
-    from servicescore.service import open_storage
+    from servicescore.app.reader import HttpReader, LocalReader
+    from servicescore.app.service import open_storage
 
     try:
         return LocalReader(open_storage(settings), settings)
@@ -273,7 +273,7 @@ def reader_for(settings: Settings):
 
 
 def window(settings: Settings, args) -> tuple[int, int]:
-    from servicescore.period import parse_window
+    from schemas.period import parse_window
 
     return parse_window(args.start, args.end, args.period, settings.timezone)
 
@@ -287,7 +287,7 @@ def cmd_kpis(settings: Settings, args) -> int:
 
 
 def cmd_tickets(settings: Settings, args) -> int:
-    from servicescore.period import format_instant
+    from schemas.period import format_instant
 
     lo, hi = window(settings, args)
     rows = reader_for(settings).tickets(lo, hi, args.engineer, args.team)
@@ -304,7 +304,7 @@ def cmd_live(settings: Settings, args) -> int:
 
 
 def cmd_held(settings: Settings, args) -> int:
-    from servicescore.period import format_instant
+    from schemas.period import format_instant
 
     rows = reader_for(settings).held(args.limit)
     for row in rows:
@@ -326,16 +326,16 @@ def cmd_check(settings: Settings, args) -> int:
 
 
 def cmd_roster(settings: Settings, args) -> int:
-    from servicescore import roster
+    from servicescore.app import roster
 
     rows = roster.read_csv(args.file)
     try:
-        from servicescore.service import open_storage
+        from servicescore.app.service import open_storage
 
         roster.store(open_storage(settings), rows)
         where = "ClickHouse"
     except StorageLocked:
-        from servicescore import topics
+        from servicescore.kafka import topics
 
         topics.run(roster.publish(settings, rows))
         where = f"topic {settings.topic('engineer-roster')} (the running sink stores it)"
@@ -356,7 +356,7 @@ def cmd_dlq(settings: Settings, args) -> int:
 
 
 def cmd_replay(settings: Settings, args) -> int:
-    from servicescore import publish, topics
+    from servicescore.kafka import publish, topics
 
     records, problems = publish.read_jsonl(args.files)
     for problem in problems:
@@ -369,7 +369,7 @@ def cmd_replay(settings: Settings, args) -> int:
 
 
 def cmd_simulate(settings: Settings, args) -> int:
-    from servicescore import simulate
+    from servicescore.dev import simulate
 
     started = time.monotonic()
     if args.out and not args.out.parent.is_dir():
@@ -387,7 +387,8 @@ def cmd_simulate(settings: Settings, args) -> int:
         print(f"wrote {count} events to {args.out} and {len(traffic.roster)} engineers to "
               f"{roster_file} in {time.monotonic() - started:.1f}s")
         return 0
-    from servicescore import publish, roster, topics
+    from servicescore.app import roster
+    from servicescore.kafka import publish, topics
 
     topics.run(topics.create_topics(settings))
     topics.run(roster.publish(settings, [roster.from_engineer(e) for e in traffic.roster]))
@@ -436,6 +437,3 @@ def _cell(value) -> str:
         return f"{value:.3f}"
     return str(value)
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

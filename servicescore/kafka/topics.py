@@ -18,8 +18,8 @@ from aiokafka.errors import (
 
 from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC
 from schemas.facts import FACTS_TOPIC
-from servicescore.errors import ConfigError, ServicescoreError
-from servicescore.settings import Settings
+from servicescore.core.errors import ConfigError, ServicescoreError
+from servicescore.core.settings import Settings
 
 
 def topic_plan(settings: Settings) -> dict[str, dict]:

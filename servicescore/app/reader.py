@@ -13,10 +13,10 @@ import urllib.parse
 import urllib.request
 
 from schemas.facts import FACT_TABLES
-from servicescore import drilldown, invariants, kpis, live
-from servicescore.errors import ServicescoreError
-from servicescore.settings import Settings
-from servicescore.storage import Storage
+from servicescore.core.errors import ServicescoreError
+from servicescore.core.settings import Settings
+from servicescore.queries import drilldown, invariants, kpis, live
+from servicescore.storage.clickhouse import Storage
 
 
 def kpi_options(settings: Settings) -> kpis.KpiOptions:
@@ -57,7 +57,7 @@ class LocalReader:
         first (versioned by the time), so that a refusal of the republished message, which
         comes later, replaces the mark; a failed publish takes the marks back. A letter whose
         raw bytes were truncated cannot be republished and stays pending."""
-        from servicescore import publish, topics
+        from servicescore.kafka import publish, topics
 
         letters = [d for d in self.dead_letters(limit, topic, pending=True) if not d["truncated"]]
         if not letters:

@@ -12,9 +12,9 @@ from schemas.deadletter import describe
 from schemas.events import ROSTER_TOPIC
 from schemas.facts import FACT_TABLES
 from schemas.roster import RosterRecord
-from servicescore.errors import ServicescoreError
-from servicescore.settings import Settings
-from servicescore.storage import Storage
+from servicescore.core.errors import ServicescoreError
+from servicescore.core.settings import Settings
+from servicescore.storage.clickhouse import Storage
 
 HEADER = ["engineer_id", "name", "role", "team_id", "active"]
 _TRUE, _FALSE = {"true", "1", "yes", "y", "是"}, {"false", "0", "no", "n", "否"}
@@ -68,6 +68,6 @@ def store(storage: Storage, rows: list[dict]) -> None:
 
 async def publish(settings: Settings, rows: list[dict]) -> None:
     """To the compacted engineer-roster topic, keyed by engineer_id (the sink stores it)."""
-    from servicescore import publish as kafka
+    from servicescore.kafka import publish as kafka
 
     await kafka.publish(settings, [(ROSTER_TOPIC, row) for row in rows])

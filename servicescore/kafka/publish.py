@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from schemas.deadletter import REPLAY_HEADER
 from schemas.events import EVENT_TOPICS
-from servicescore.settings import Settings
+from servicescore.core.settings import Settings
 
 
 def read_jsonl(files: Iterable[Path]) -> tuple[list[tuple[str, object]], list[str]]:
@@ -84,7 +84,7 @@ async def _send_all(settings: Settings, messages) -> int:
 
 class _producer:
     def __init__(self, settings: Settings):
-        from servicescore.topics import client_options, unreachable
+        from servicescore.kafka.topics import client_options, unreachable
 
         self.settings = settings
         self.unreachable = unreachable

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from servicescore.storage import Storage
+from servicescore.storage.clickhouse import Storage
 
 _SQL = """
 SELECT r.ticket_id AS ticket_id, r.episode AS episode, t.customer_id AS customer_id,

@@ -18,10 +18,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from servicescore.errors import ServicescoreError, StorageError
-from servicescore.logs import OneLine, limit_repeats
-from servicescore.period import MAX_MS, MIN_MS, parse_window
-from servicescore.reader import LocalReader
+from schemas.period import MAX_MS, MIN_MS, parse_window
+from servicescore.app.reader import LocalReader
+from servicescore.core.errors import ServicescoreError, StorageError
+from servicescore.core.logs import OneLine, limit_repeats
 
 log = logging.getLogger("servicescore.api")
 # aiohttp's own log (malformed requests it refuses before any handler runs)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from servicescore.errors import ServicescoreError
+from schemas.errors import ServicescoreError
 
 # ``\d`` takes any script's decimal digits (２０２６), as the events' schema does; int() reads
 # them all. '²' is no decimal digit: it never matches.

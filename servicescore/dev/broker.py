@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from servicescore.errors import BrokerError
+from servicescore.core.errors import BrokerError
 
 HOST = "127.0.0.1"
 KAFKA_JAR_GLOB = "kafka_2.13-*.jar"
