@@ -26,9 +26,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 
 from schemas.events import EVENT_TOPICS
-from servicescore.broker import LocalKafka
-from servicescore.simulate import simulate, write_jsonl, write_roster_csv
-from servicescore.topics import client_options
+from servicescore.dev.broker import LocalKafka
+from servicescore.dev.simulate import simulate, write_jsonl, write_roster_csv
+from servicescore.kafka.client import client_options
 from tests.plugins.kafka import local_kafka
 from tests.plugins.pipeline import Pipeline
 

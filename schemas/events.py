@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,6 +21,9 @@ from pydantic import (
     StrictStr,
     model_validator,
 )
+
+from schemas.errors import ServicescoreError
+from schemas.period import parse_period
 
 ID_MAX = 128
 TEXT_MAX = 4000
@@ -30,9 +34,19 @@ Channel = Literal["phone", "chat", "email", "web", "onsite"]
 Priority = Literal["P1", "P2", "P3", "P4"]
 Dimension = Literal["compliance", "attitude", "collaboration", "training", "knowledge", "review360"]
 AssessorRole = Literal["supervisor", "peer", "subordinate", "customer", "self"]
-# Years 1900-2299 (the range of event times), ASCII digits: a period that parses here always
-# has a first instant (an assessment's effective time).
-PERIOD_PATTERN = r"^(19[0-9]{2}|2[0-2][0-9]{2})(-(0[1-9]|1[0-2])|-Q[1-4])?$"
+
+
+def _period(value: str) -> str:
+    """A period of schemas/period.py (the one definition of the syntax and its years): it always
+    has a first instant, the assessment's effective time."""
+    try:
+        parse_period(value, "UTC")
+    except ServicescoreError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+Period = Annotated[StrictStr, AfterValidator(_period)]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_MS = (datetime(1900, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
 _MAX_MS = (datetime(2300, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
@@ -162,7 +176,7 @@ class AssessmentRecorded(WireEvent):
     score: Annotated[float, Field(strict=True, ge=0, le=100)]
     assessor_role: AssessorRole
     assessor_id: Id | None = None
-    period: Annotated[StrictStr, Field(pattern=PERIOD_PATTERN)] | None = None
+    period: Period | None = None
     comment: Text | None = None
 
 
@@ -183,3 +197,9 @@ TICKET_TOPICS = tuple(t for t, m in TOPIC_MODELS.items() if "ticket_id" in m.mod
                       and m.model_fields["ticket_id"].is_required())
 DLQ_TOPIC = "events-dlq"
 ROSTER_TOPIC = "engineer-roster"
+
+
+def ticket_events_topic(app_id: str) -> str:
+    """The internal topic the intake re-keys ticket records onto, by ticket_id (one per app:
+    its name is stable, it reaches consumer groups and offsets)."""
+    return f"{app_id}-ticket-events"

@@ -29,15 +29,16 @@ import logging
 import os
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
 
 import faust
 
 from schemas.calendar import WorkCalendar
 from schemas.deadletter import REPLAY_HEADER, dead_letter
-from schemas.events import DLQ_TOPIC, EVENT_TOPICS
+from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ticket_events_topic
 from schemas.facts import FACTS_TOPIC
 from servicescore.core.metrics import Metrics
-from servicescore.core.settings import Settings
 from streams import lifecycle, ticket
 from streams.facts import Derived
 from streams.faults import Faults
@@ -47,28 +48,21 @@ log = logging.getLogger("servicescore.streams")
 FACTS_PER_MESSAGE = 500  # a fact is under 2 KiB: a facts message stays far below 1 MiB
 
 
-def calendar_from(settings: Settings) -> WorkCalendar:
-    return WorkCalendar(settings.timezone, dict(settings.work_hours),
-                        frozenset(settings.holidays), frozenset(settings.workdays))
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What the worker needs, as plain values (built from the settings by the service)."""
 
+    app_id: str
+    broker: dict  # faust.App's broker and credentials (servicescore.kafka.client)
+    data_dir: Path  # the tables' local store
+    calendar: WorkCalendar
+    timezone: str
+    partitions: int = 6
+    topic_prefix: str = ""
+    crash_at: str | None = None  # crash tests only (streams/faults.py)
 
-def kafka_options(settings: Settings) -> dict:
-    """Faust broker credentials for a secured cluster (SASL / TLS)."""
-    protocol = settings.kafka_security_protocol
-    if protocol == "PLAINTEXT":
-        return {}
-    import ssl
-
-    context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
-    if protocol == "SSL":
-        return {"broker_credentials": faust.SSLCredentials(context)}
-    return {"broker_credentials": faust.SASLCredentials(
-        username=settings.kafka_sasl_username,
-        password=settings.kafka_sasl_password.get_secret_value()
-        if settings.kafka_sasl_password else None,
-        mechanism=settings.kafka_sasl_mechanism or "PLAIN",
-        ssl_context=context if protocol == "SASL_SSL" else None,
-    )}
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
 
 
 def now_ms() -> int:
@@ -83,15 +77,14 @@ def fail_stop(what: str, exc: BaseException) -> None:
     os._exit(75)
 
 
-def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") -> faust.App:
-    datadir = settings.data_dir / "worker" / settings.app_id
+def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://") -> faust.App:
+    datadir = config.data_dir / "worker" / config.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        config.app_id,
         store=store,
         datadir=str(datadir),
-        topic_partitions=settings.partitions,
+        topic_partitions=config.partitions,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
@@ -107,20 +100,20 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
         # of 60 s would stall a restart for a minute).
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
-        **kafka_options(settings),
+        **config.broker,
     )
-    calendar = calendar_from(settings)
-    faults = Faults.parse(settings.crash_at)
-    sources = app.topic(*(settings.topic(t) for t in EVENT_TOPICS),
+    calendar = config.calendar
+    faults = Faults.parse(config.crash_at)
+    sources = app.topic(*(config.topic(t) for t in EVENT_TOPICS),
                         key_serializer="raw", value_serializer="raw")
-    dlq = app.topic(settings.topic(DLQ_TOPIC), key_serializer="raw", value_serializer="json")
-    facts = app.topic(settings.topic(FACTS_TOPIC), key_serializer="raw", value_serializer="json")
-    ticket_events = app.topic(f"{settings.app_id}-ticket-events", key_serializer="raw",
-                              value_serializer="json", partitions=settings.partitions)
+    dlq = app.topic(config.topic(DLQ_TOPIC), key_serializer="raw", value_serializer="json")
+    facts = app.topic(config.topic(FACTS_TOPIC), key_serializer="raw", value_serializer="json")
+    ticket_events = app.topic(ticket_events_topic(config.app_id), key_serializer="raw",
+                              value_serializer="json", partitions=config.partitions)
     # Values are the compact JSON of streams/ticket.py (schema-versioned), as raw bytes.
-    states = app.Table("ticket-state", partitions=settings.partitions, key_type=bytes,
+    states = app.Table("ticket-state", partitions=config.partitions, key_type=bytes,
                        value_type=bytes)
-    prefix = len(settings.topic_prefix)
+    prefix = len(config.topic_prefix)
     # The facts of recently changed tickets: the ticket's next event need not walk its history
     # again (a restored or moved state has another version, and is walked).
     recent = FactsCache(10_000)
@@ -158,7 +151,7 @@ def create_app(settings: Settings, metrics: Metrics, store: str = "rocksdb://") 
             topic = message.topic[prefix:]
             try:
                 routed = route(topic, event.value, message.partition, message.offset, now_ms(),
-                               settings.timezone, _header(message, REPLAY_HEADER))
+                               config.timezone, _header(message, REPLAY_HEADER))
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the pipeline
                 log.exception("intake failed on %s[%d]@%d", topic, message.partition,
                               message.offset)

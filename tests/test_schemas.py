@@ -230,7 +230,7 @@ def test_null_means_absent_for_every_optional_field(field):
     assert getattr(event, field) == TicketOpened.model_fields[field].default
 
 
-@pytest.mark.parametrize("period", ["0000-01", "1899", "2300-Q1", "２０２６-11", "2026-13"])
+@pytest.mark.parametrize("period", ["0000-01", "1899", "2300-Q1", "2026-13", "2026-11-01"])
 def test_an_assessment_period_without_a_first_instant_is_refused(period):
     event = parse_event("assessment-recorded", variant("assessment-recorded", period=period))
     assert isinstance(event, Rejection) and event.reason.startswith("period:")

@@ -28,6 +28,7 @@ from servicescore.core.logs import limit_repeats, silenced
 from servicescore.core.metrics import Metrics
 from servicescore.core.settings import Settings, writable_folder
 from servicescore.kafka import topics
+from servicescore.kafka.client import KafkaConnection, client_options
 from servicescore.storage.clickhouse import Storage
 
 log = logging.getLogger("servicescore.service")
@@ -49,7 +50,7 @@ def open_storage(settings: Settings, migrate: bool = True) -> Storage:
 
 
 def make_sink(settings: Settings, storage: Storage, metrics: Metrics) -> Sink:
-    options = topics.client_options(settings)
+    options = client_options(settings)
 
     def consumer() -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -245,6 +246,15 @@ def run_sink(settings: Settings, with_api: bool = True) -> None:
     topics.run(main())
 
 
+def worker_config(settings: Settings):
+    """The worker's plain arguments, from the settings."""
+    from streams.app import WorkerConfig
+
+    return WorkerConfig(settings.app_id, KafkaConnection.of(settings).faust(), settings.data_dir,
+                        settings.work_calendar(), settings.timezone, settings.partitions,
+                        settings.topic_prefix, settings.crash_at)
+
+
 def run_worker(settings: Settings, with_sink: bool = False) -> None:
     """The Faust worker (intake and lifecycle agents); with the sink and API for ``run``."""
     import faust
@@ -257,7 +267,7 @@ def run_worker(settings: Settings, with_sink: bool = False) -> None:
     storage = open_storage(settings) if with_sink else None
     with silenced("aiokafka"):  # an unreachable broker is our one line, not the client's
         topics.run(topics.create_topics(settings))
-    app = create_app(settings, metrics)
+    app = create_app(worker_config(settings), metrics)
     if with_sink:
         sink = make_sink(settings, storage, metrics)
 

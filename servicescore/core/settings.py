@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from schemas.calendar import DAY_NAMES, default_hours
+from schemas.calendar import DAY_NAMES, WorkCalendar, default_hours
 from servicescore.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,6 +175,10 @@ class Settings(BaseSettings):
     @property
     def kafka_folder(self) -> Path:
         return self.kafka_home or (self.data_dir / "kafka")
+
+    def work_calendar(self) -> WorkCalendar:
+        return WorkCalendar(self.timezone, dict(self.work_hours), frozenset(self.holidays),
+                            frozenset(self.workdays))
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

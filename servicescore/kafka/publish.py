@@ -84,7 +84,8 @@ async def _send_all(settings: Settings, messages) -> int:
 
 class _producer:
     def __init__(self, settings: Settings):
-        from servicescore.kafka.topics import client_options, unreachable
+        from servicescore.kafka.client import client_options
+        from servicescore.kafka.topics import unreachable
 
         self.settings = settings
         self.unreachable = unreachable

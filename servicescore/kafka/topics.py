@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,37 +15,19 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
 )
 
-from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC
+from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC, ticket_events_topic
 from schemas.facts import FACTS_TOPIC
-from servicescore.core.errors import ConfigError, ServicescoreError
+from servicescore.core.errors import ServicescoreError
 from servicescore.core.settings import Settings
+from servicescore.kafka.client import client_options
 
 
 def topic_plan(settings: Settings) -> dict[str, dict]:
     """Every topic the product uses -> its config (all with the configured partitions)."""
     plan = {settings.topic(t): {} for t in (*EVENT_TOPICS, DLQ_TOPIC, FACTS_TOPIC)}
     plan[settings.topic(ROSTER_TOPIC)] = {"cleanup.policy": "compact"}
-    for internal in ("ticket-events",):
-        plan[f"{settings.app_id}-{internal}"] = {}
+    plan[ticket_events_topic(settings.app_id)] = {}
     return plan
-
-
-def client_options(settings: Settings) -> dict:
-    options = {"bootstrap_servers": settings.kafka_bootstrap,
-               "security_protocol": settings.kafka_security_protocol}
-    if settings.kafka_security_protocol.startswith("SASL"):
-        options.update(sasl_mechanism=settings.kafka_sasl_mechanism or "PLAIN",
-                       sasl_plain_username=settings.kafka_sasl_username,
-                       sasl_plain_password=settings.kafka_sasl_password.get_secret_value()
-                       if settings.kafka_sasl_password else None)
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-        try:
-            options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
-        except (OSError, ssl.SSLError) as exc:  # a file that is not a CA certificate
-            raise ConfigError(f"SERVICESCORE_KAFKA_SSL_CAFILE: cannot use "
-                              f"{settings.kafka_ssl_cafile}: {exc}") from None
-    return options
 
 
 def consumer_groups(settings: Settings) -> dict[str, list[str]]:
