@@ -1,4 +1,5 @@
-"""The HTTP API of ``servicescore run``: /kpis, /tickets, /live, /dlq, /health, /metrics.
+"""The HTTP API of ``servicescore run``: a route per operation of servicescore/app/operations.py
+(/kpis, /tickets, /backlog, /held, /check, /dlq, ...), and /live, /health, /metrics.
 
 Queries run in a thread (the embedded engine is synchronous). With SERVICESCORE_API_TOKEN set,
 reads of customer data (/tickets, /dlq) and every mutating call need it as a bearer token;
@@ -19,7 +20,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas.period import MAX_MS, MIN_MS, parse_window
-from servicescore.app.reader import LocalReader
+from servicescore.app.operations import OPERATIONS, Reader
 from servicescore.core.errors import ServicescoreError, StorageError
 from servicescore.core.logs import OneLine, limit_repeats
 
@@ -32,7 +33,6 @@ MAX_TEXT = 128  # ids follow the events' id rule (1..128 characters)
 WINDOW_FORMS = {"from/to/period": ("from", "to", "period"),
                 "window=24h|7d|30d": ("window",), "from_ms/to_ms": ("from_ms", "to_ms")}
 WINDOW = tuple(name for names in WINDOW_FORMS.values() for name in names)
-FILTERS = ("engineer", "team")
 
 
 class BadRequest(ServicescoreError):
@@ -43,7 +43,7 @@ async def _all_fine() -> dict:
     return {"status": "ok", "checks": {}}
 
 
-def create_api(reader: LocalReader, metrics, timezone: str, token: str | None = None,
+def create_api(reader: Reader, metrics, timezone: str, token: str | None = None,
                health: Callable[[], Awaitable[dict]] = _all_fine) -> web.Application:
     routes = web.RouteTableDef()
     guard = Guard(token)
@@ -59,25 +59,6 @@ def create_api(reader: LocalReader, metrics, timezone: str, token: str | None = 
         return web.Response(body=generate_latest(metrics.registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    @routes.get("/kpis")
-    async def kpis_view(request):
-        q = query(request, *WINDOW, *FILTERS, "group")
-        lo, hi = window(q, timezone)
-        group = q.get("group", "engineer")
-        if group not in ("engineer", "team"):
-            raise BadRequest("group must be engineer or team")
-        rows = await asyncio.to_thread(reader.kpis, lo, hi, q.get("engineer"), q.get("team"),
-                                       group)
-        return web.json_response(rows)
-
-    @routes.get("/tickets")
-    async def tickets_view(request):
-        guard.read(request)
-        q = query(request, *WINDOW, *FILTERS)
-        lo, hi = window(q, timezone)
-        rows = await asyncio.to_thread(reader.tickets, lo, hi, q.get("engineer"), q.get("team"))
-        return web.json_response(rows)
-
     @routes.get("/live")
     async def live_view(request):
         query(request)
@@ -90,35 +71,40 @@ def create_api(reader: LocalReader, metrics, timezone: str, token: str | None = 
         return web.json_response({"now_ms": now, "backlog": backlog, "held": held,
                                   "rolling": rolling})
 
-    @routes.get("/held")
-    async def held_view(request):
-        guard.read(request)  # ticket ids of customers
-        q = query(request, "limit")
-        return web.json_response(await asyncio.to_thread(reader.held, limit(q)))
-
-    @routes.get("/check")
-    async def check_view(request):
-        query(request)
-        return web.json_response(await asyncio.to_thread(reader.check))
-
-    @routes.get("/dlq")
-    async def dlq_view(request):
-        guard.read(request)
-        q = query(request, "limit", "topic")
-        rows = await asyncio.to_thread(reader.dead_letters, limit(q), q.get("topic"))
-        return web.json_response(rows)
-
-    @routes.post("/dlq/replay")
-    async def dlq_replay_view(request):
-        guard.mutate(request)
-        q = query(request, "limit", "topic")
-        sent = await asyncio.to_thread(reader.replay_dead_letters, limit(q), q.get("topic"))
-        return web.json_response({"republished": sent})
-
+    for name, operation in OPERATIONS.items():
+        routes.route(operation.method, operation.path)(answer(reader, name, guard, timezone))
     limit_repeats(log.name)
     app = web.Application(middlewares=[errors])
     app.add_routes(routes)
     return app
+
+
+def answer(reader: Reader, name: str, guard: Guard, timezone: str):
+    """The route of one operation (servicescore/app/operations.py): its access checked, its
+    parameters parsed and bounded, the reader's answer as JSON."""
+    operation = OPERATIONS[name]
+    allowed = [p for p in operation.params if p not in ("from_ms", "to_ms")]
+    allowed += WINDOW if operation.windowed else ()
+
+    async def view(request: web.Request) -> web.Response:
+        if operation.access == "mutate":
+            guard.mutate(request)
+        elif operation.access == "customer":
+            guard.read(request)
+        q = query(request, *allowed)
+        args = {p: PARAMETERS[p](q) for p in operation.params if p not in ("from_ms", "to_ms")}
+        if operation.windowed:
+            args["from_ms"], args["to_ms"] = window(q, timezone)
+        result = await asyncio.to_thread(getattr(reader, name), **args)
+        return web.json_response(result)
+    return view
+
+
+def group(q: dict[str, str]) -> str:
+    value = q.get("group", "engineer")
+    if value not in ("engineer", "team"):
+        raise BadRequest("group must be engineer or team")
+    return value
 
 
 class Guard:
@@ -192,6 +178,11 @@ def integer(q: dict[str, str], name: str, low: int, high: int) -> int:
 
 def limit(q: dict[str, str]) -> int:
     return integer(q, "limit", 1, MAX_LIMIT) if "limit" in q else 100
+
+
+# How each parameter of an operation is read from the query (the window has its own forms).
+PARAMETERS = {"engineer": lambda q: q.get("engineer"), "team": lambda q: q.get("team"),
+              "topic": lambda q: q.get("topic"), "group": group, "limit": limit}
 
 
 @web.middleware

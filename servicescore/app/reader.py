@@ -13,6 +13,7 @@ import urllib.parse
 import urllib.request
 
 from schemas.facts import FACT_TABLES
+from servicescore.app.operations import OPERATIONS
 from servicescore.core.errors import ServicescoreError
 from servicescore.core.settings import Settings
 from servicescore.queries import drilldown, invariants, kpis, live
@@ -39,7 +40,10 @@ class LocalReader:
     def backlog(self):
         return live.backlog(self.storage, int(time.time() * 1000))
 
-    def dead_letters(self, limit: int = 100, topic: str | None = None, pending: bool = False):
+    def dead_letters(self, limit: int = 100, topic: str | None = None) -> list[dict]:
+        return self._letters(limit, topic)
+
+    def _letters(self, limit: int, topic: str | None, pending: bool = False) -> list[dict]:
         where = " AND ".join((["topic = {topic:String}"] if topic else [])
                              + (["replayed_at IS NULL"] if pending else []))
         where = f"WHERE {where}" if where else ""
@@ -59,7 +63,7 @@ class LocalReader:
         raw bytes were truncated cannot be republished and stays pending."""
         from servicescore.kafka import publish, topics
 
-        letters = [d for d in self.dead_letters(limit, topic, pending=True) if not d["truncated"]]
+        letters = [d for d in self._letters(limit, topic, pending=True) if not d["truncated"]]
         if not letters:
             return 0
         self._mark(letters, replayed_at=int(time.time() * 1000))
@@ -94,9 +98,6 @@ class HttpReader:
         self.base = api if api.startswith("http") else f"http://{api}"
         self.token = token
 
-    def _get(self, path: str, **params):
-        return self._call("GET", path, **params)
-
     def _call(self, method: str, path: str, **params):
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
         request = urllib.request.Request(f"{self.base}{path}?{query}", method=method)
@@ -123,24 +124,14 @@ class HttpReader:
         message = message.removeprefix("servicescore: ")
         return f"the service at {self.base} answered {exc.code}: {message}"
 
-    def kpis(self, from_ms, to_ms, engineer=None, team=None, group="engineer"):
-        return self._get("/kpis", from_ms=from_ms, to_ms=to_ms, engineer=engineer, team=team,
-                         group=group)
+    def __getattr__(self, name: str):
+        """Each operation of servicescore/app/operations.py, asked over HTTP: positional and
+        keyword arguments as the LocalReader method takes them."""
+        operation = OPERATIONS.get(name)
+        if operation is None:
+            raise AttributeError(name)
 
-    def tickets(self, from_ms, to_ms, engineer=None, team=None):
-        return self._get("/tickets", from_ms=from_ms, to_ms=to_ms, engineer=engineer, team=team)
-
-    def backlog(self):
-        return self._get("/live")["backlog"]
-
-    def dead_letters(self, limit=100, topic=None):
-        return self._get("/dlq", limit=limit, topic=topic)
-
-    def held(self, limit=100):
-        return self._get("/held", limit=limit)
-
-    def check(self):
-        return self._get("/check")
-
-    def replay_dead_letters(self, limit=100, topic=None) -> int:
-        return self._call("POST", "/dlq/replay", limit=limit, topic=topic)["republished"]
+        def ask(*args, **kwargs):
+            params = {**dict(zip(operation.params, args, strict=False)), **kwargs}
+            return self._call(operation.method, operation.path, **params)
+        return ask
