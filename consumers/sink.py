@@ -184,8 +184,7 @@ class Sink:
     async def _send(self, letters: list[tuple[str, dict]]) -> bool:
         await self.dead_letters.send([letter for _, letter in letters])
         for kind, letter in letters:
-            self.metrics.sink_dead_letters.labels(letter["topic"], kind).inc()
-            self.metrics.dead_letters.labels(letter["topic"]).inc()
+            self.metrics.dead_letters.labels(letter["topic"], "sink", kind).inc()
         first = letters[0][1]
         log.warning("dead-lettered %d message(s); first %s[%d]@%d: %s", len(letters),
                     first["topic"], first["partition"], first["offset"], first["reason"])

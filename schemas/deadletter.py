@@ -28,23 +28,25 @@ REPLAY_HEADER = "servicescore-replay-of"
 @dataclass(frozen=True, slots=True)
 class Rejection:
     reason: str
+    kind: str = "invalid"  # unreadable, too_large, invalid: the metric's label, a short word
 
 
 def parse_event(topic: str, raw: bytes | None) -> WireEvent | Rejection:
     """One message value of ``topic`` (unprefixed name) -> its event, or why it is refused."""
     model = TOPIC_MODELS.get(topic)
     if model is None:
-        return Rejection(f"unknown topic {topic!r}")
+        return Rejection(f"unknown topic {topic!r}", "unreadable")
     if raw is None:
-        return Rejection("empty message (no value)")
+        return Rejection("empty message (no value)", "unreadable")
     if len(raw) > MAX_MESSAGE_BYTES:
-        return Rejection(f"message of {len(raw)} bytes exceeds the {MAX_MESSAGE_BYTES} byte limit")
+        return Rejection(f"message of {len(raw)} bytes exceeds the {MAX_MESSAGE_BYTES} byte limit",
+                         "too_large")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return Rejection(f"not valid UTF-8 JSON: {exc}")
+        return Rejection(f"not valid UTF-8 JSON: {exc}", "unreadable")
     if not isinstance(data, dict):
-        return Rejection(f"not a JSON object (got {type(data).__name__})")
+        return Rejection(f"not a JSON object (got {type(data).__name__})", "unreadable")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

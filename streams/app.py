@@ -65,6 +65,10 @@ class WorkerConfig:
         return f"{self.topic_prefix}{name}"
 
 
+def internal_error(exc: Exception) -> ticket.Refused:
+    return ticket.Refused("internal", f"internal error: {type(exc).__name__}: {exc}")
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -139,9 +143,9 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                                     "facts": items[start:start + FACTS_PER_MESSAGE]})
 
     async def quarantine(topic: str, partition: int, offset: int, raw: bytes | None,
-                         reason: str) -> None:
-        metrics.dead_letters.labels(topic).inc()
-        letter = dead_letter(topic, partition, offset, raw, reason, now_ms())
+                         refused: ticket.Refused, step: str) -> None:
+        metrics.dead_letters.labels(topic, step, refused.kind).inc()
+        letter = dead_letter(topic, partition, offset, raw, refused.reason, now_ms())
         await send(dlq, f"{topic}:{partition}:{offset}", letter)
 
     @app.agent(sources, name="intake", concurrency=1)
@@ -157,12 +161,12 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                               message.offset)
                 metrics.events.labels(topic, "dead_letter").inc()
                 await quarantine(topic, message.partition, message.offset, event.value,
-                                 f"internal error: {type(exc).__name__}: {exc}")
+                                 internal_error(exc), "intake")
                 continue
             faults.reach("intake:routed")
             if routed.target == "dlq":
                 metrics.events.labels(topic, "dead_letter").inc()
-                metrics.dead_letters.labels(topic).inc()
+                metrics.dead_letters.labels(topic, "intake", routed.kind).inc()
                 await send(dlq, routed.key, routed.value)
             elif routed.target == "ticket":
                 metrics.events.labels(topic, "ok").inc()
@@ -184,10 +188,10 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                 recent.put(ticket_id, step.after)
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the pipeline
                 log.exception("lifecycle failed on ticket %s", ticket_id)
-                step = lifecycle.Step(refused=f"internal error: {type(exc).__name__}: {exc}")
+                step = lifecycle.Step(refused=internal_error(exc))
             if step.refused:
                 await quarantine(source[0], source[1], source[2],
-                                 ticket.encode(ticket.wire_event(rec)), step.refused)
+                                 ticket.encode(ticket.wire_event(rec)), step.refused, "lifecycle")
                 continue
             if ticket.held(state):
                 metrics.held.inc()

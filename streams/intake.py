@@ -20,6 +20,7 @@ class Routed:
     target: str  # "dlq", "ticket" or "fact"
     key: str
     value: dict
+    kind: str = ""  # a dead letter's kind of reason (schemas.deadletter.Rejection)
 
 
 def route(topic: str, raw: bytes | None, partition: int, offset: int, now_ms: int,
@@ -30,7 +31,7 @@ def route(topic: str, raw: bytes | None, partition: int, offset: int, now_ms: in
     source = origin(replay_of) or (topic, partition, offset)
     if isinstance(event, Rejection):
         letter = dead_letter(*source, raw, event.reason, now_ms)
-        return Routed("dlq", "{}:{}:{}".format(*source), letter)
+        return Routed("dlq", "{}:{}:{}".format(*source), letter, event.kind)
     if isinstance(event, ComplaintFiled):
         return Routed("fact", event.engineer_id, complaint_fact(event))
     if isinstance(event, AssessmentRecorded):

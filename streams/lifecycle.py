@@ -18,7 +18,7 @@ from streams.facts import APPENDABLE, Derived, appended, changes, derive, fact_k
 @dataclass(frozen=True)
 class Step:
     facts: list[dict] = field(default_factory=list)
-    refused: str | None = None  # why the record was not taken (it goes to the dead letters)
+    refused: ticket.Refused | None = None  # why the record was not taken (a dead letter)
     after: Derived | None = field(default=None, compare=False)  # the state's facts now
 
 
@@ -31,7 +31,7 @@ def apply(state: dict, rec: dict, calendar: WorkCalendar, arrived_ms: int = 0,
     if before is None or before.version != state["v"]:
         before = derive(state, calendar)
     merged = ticket.merge(state, rec, arrived_ms, before.event_ids)
-    if isinstance(merged, str):
+    if isinstance(merged, ticket.Refused):
         return Step(refused=merged, after=before)
     if not merged:
         return Step(resend(state, before.facts), after=before)

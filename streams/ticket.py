@@ -23,6 +23,7 @@ message limit, and one noisy ticket must not slow every other ticket down.
 from __future__ import annotations
 
 from bisect import insort
+from dataclasses import dataclass
 
 import orjson
 
@@ -56,6 +57,14 @@ ANCILLARY_CAP = 1000
 STATE_BUDGET = 768 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Why a record is not taken into the state (it goes to the dead letters)."""
+
+    kind: str  # cap, budget (the metric's label)
+    reason: str
+
+
 def record(event: WireEvent) -> dict:
     """The record of a ticket event that travels to the lifecycle step (by ticket_id)."""
     kept = {"k": event.kind, "id": event.event_id, "t": event.occurred_at,
@@ -87,10 +96,10 @@ def _order(row: list) -> tuple:
 
 
 def merge(state: dict, rec: dict, arrived_ms: int = 0,
-          known: set[str] | None = None) -> bool | str:
+          known: set[str] | None = None) -> bool | Refused:
     """Add one record. True when the state changed; False when it changes nothing (a known
-    event_id, or an event that can no longer change any fact); a string (the reason) when the
-    event is refused and the state is left as it was. ``arrived_ms`` is remembered while the
+    event_id, or an event that can no longer change any fact); ``Refused`` when the event is
+    refused and the state is left as it was. ``arrived_ms`` is remembered while the
     ticket is held (how long an event has waited for its opened). ``known`` is the set of the
     state's event ids when the caller keeps it (``event_ids``), saving a scan."""
     state["tid"] = state.get("tid") or rec["ticket_id"]
@@ -100,8 +109,8 @@ def merge(state: dict, rec: dict, arrived_ms: int = 0,
     row = _compact(rec)
     code = row[0]
     if code not in NEVER_REFUSED and state["n"] >= ANCILLARY_CAP:
-        return (f"ticket {state['tid']} reached its cap of {ANCILLARY_CAP} opened, "
-                "first-response, escalated and onsite-arrived events")
+        return Refused("cap", f"ticket {state['tid']} reached its cap of {ANCILLARY_CAP} "
+                       "opened, first-response, escalated and onsite-arrived events")
     replaced = next((r for r in rows if r[0] == code), None) if code in FIRST_ONLY else None
     if replaced is not None and _order(replaced) <= _order(row):
         state["n"] += 1
@@ -112,8 +121,8 @@ def merge(state: dict, rec: dict, arrived_ms: int = 0,
     insort(candidate["recs"], row, key=_order)
     candidate["hs"] = _held_since(candidate, state.get("hs"), rec["id"], arrived_ms)
     if size(candidate) > STATE_BUDGET:
-        return (f"ticket {state['tid']} state would exceed {STATE_BUDGET} bytes "
-                f"({len(rows)} events kept)")
+        return Refused("budget", f"ticket {state['tid']} state would exceed {STATE_BUDGET} "
+                       f"bytes ({len(rows)} events kept)")
     state.update(candidate, v=state["v"] + 1, n=state["n"] + (code not in NEVER_REFUSED))
     if not state["hs"]:
         del state["hs"]

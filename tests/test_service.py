@@ -75,7 +75,8 @@ def test_commands_read_through_the_running_service(pipeline_factory, tmp_path):
     assert {name: c["status"] for name, c in health["checks"].items()} == {
         "kafka": "ok", "clickhouse": "ok", "sink": "ok"}
     metrics = urllib.request.urlopen(f"{api}/metrics").read().decode()
-    assert 'servicescore_dead_letters_total{topic="survey-submitted"} 2.0' in metrics
+    assert ('servicescore_dead_letters_total{kind="unreadable",step="intake",'
+            'topic="survey-submitted"} 2.0') in metrics
     sink_group = p.settings.app_id + "-sink"
     assert f'servicescore_consumer_lag{{group="{sink_group}",' in metrics
 

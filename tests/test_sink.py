@@ -601,7 +601,7 @@ def test_a_message_that_is_not_a_fact_is_dead_lettered_and_committed(kafka_boots
         "not valid UTF-8 JSON", "kind", "not a JSON object (got list)",
         "empty message (no value)", "kind", "not valid UTF-8 JSON", "v"]
     assert base64.b64decode(letters[0]["raw_base64"]) == b"not json {"
-    assert metric(run.metrics, "servicescore_sink_dead_letters_total", topic="facts",
+    assert metric(run.metrics, "servicescore_dead_letters_total", topic="facts", step="sink",
                   kind="unreadable") == 4
 
 
@@ -657,7 +657,7 @@ def test_a_row_the_engine_refuses_is_dead_lettered_and_the_rest_stored(kafka_boo
         [(f"T{i}", 1) for i in range(40) if i != 17]), "a refused row's neighbours were lost"
     assert [x["offset"] for x in letters] == [17, 30]
     assert "episode" in letters[0]["reason"], letters[0]["reason"]
-    assert metric(run.metrics, "servicescore_sink_dead_letters_total", topic="facts",
+    assert metric(run.metrics, "servicescore_dead_letters_total", topic="facts", step="sink",
                   kind="refused") == 2
     assert run.sink.failing_since is None and run.sink.last_commit_at is not None
 

@@ -32,7 +32,7 @@ def test_ancillary_events_past_the_cap_are_refused_but_lifecycle_events_never():
                                          to_engineer_id=None)) is True
     refused = ticket.merge(state, event("escalated", 5000, from_engineer_id="E",
                                         to_engineer_id=None))
-    assert isinstance(refused, str) and f"cap of {ticket.ANCILLARY_CAP}" in refused
+    assert refused.kind == "cap" and f"cap of {ticket.ANCILLARY_CAP}" in refused.reason
     for n, kind in enumerate(("resolved", "reopened", "survey"), start=6000):
         fields = {"resolved": {"engineer_id": "E"}, "reopened": {},
                   "survey": {"csat": 5, "nps": None}}[kind]
@@ -62,7 +62,8 @@ def test_a_state_that_would_outgrow_its_budget_is_refused_and_left_as_it_was(mon
         step = lifecycle.apply(state, event(kind, n, **({"engineer_id": f"E{ID}"}
                                                          if kind == "resolved" else {})),
                                WorkCalendar())
-    assert "would exceed 4000 bytes" in step.refused and step.facts == []
+    assert step.refused.kind == "budget" and step.facts == []
+    assert "would exceed 4000 bytes" in step.refused.reason
     assert orjson.dumps(state) == kept and ticket.size(state) <= 4000
 
 

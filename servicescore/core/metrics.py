@@ -9,17 +9,22 @@ class Metrics:
     __slots__ = (
         "registry", "events", "dead_letters", "facts", "held", "sink_rows", "sink_batches",
         "sink_failures", "sink_insert_seconds", "event_lag_seconds", "kpi_freshness_seconds",
-        "sink_dead_letters", "consumer_lag", "inconsistent_tickets", "held_events",
+        "consumer_lag", "inconsistent_tickets", "held_events",
     )
 
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.events = Counter("servicescore_events_total", "Events read, by topic and outcome",
-                              ["topic", "outcome"], registry=r)
-        self.dead_letters = Counter("servicescore_dead_letters_total",
-                                    "Messages refused to events-dlq, by source topic",
-                                    ["topic"], registry=r)
+        # One counter per outcome: an event read by the worker is counted once in events_total
+        # (ok: passed on, dead_letter: refused by the intake); a dead letter written, by any
+        # step (the lifecycle's cap and budget, the sink's refused rows too), once in
+        # dead_letters_total.
+        self.events = Counter("servicescore_events_total", "Events read by the worker, by topic "
+                              "and outcome (ok, dead_letter)", ["topic", "outcome"], registry=r)
+        self.dead_letters = Counter(
+            "servicescore_dead_letters_total", "Dead letters written to events-dlq, by source "
+            "topic, the step that refused the message (intake, lifecycle, sink) and the kind of "
+            "reason", ["topic", "step", "kind"], registry=r)
         self.facts = Counter("servicescore_facts_emitted_total", "Facts sent to the sink, by kind",
                              ["kind"], registry=r)
         self.held = Counter("servicescore_events_held_total", "Ticket events that arrived "
@@ -39,10 +44,6 @@ class Metrics:
         self.kpi_freshness_seconds = Gauge(
             "servicescore_kpi_last_insert_timestamp_seconds",
             "Unix time of the last successful insert (how fresh the KPIs are)", registry=r)
-        self.sink_dead_letters = Counter(
-            "servicescore_sink_dead_letters_total",
-            "Messages the sink refused to events-dlq, by source topic and reason kind "
-            "(unreadable, invalid, refused by ClickHouse)", ["topic", "kind"], registry=r)
         self.consumer_lag = Gauge(
             "servicescore_consumer_lag", "Messages not yet committed by a consumer group, per "
             "partition (refreshed every few seconds by the service)",
