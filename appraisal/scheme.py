@@ -95,9 +95,15 @@ def samples_field(kpi: str) -> str:
     return next(field for prefix, field in _SAMPLE_PREFIXES if kpi.startswith(prefix))
 
 
-def _exact(value: object) -> object:
-    """YAML gives whole numbers as int: take them as Decimal (a bool stays refused)."""
-    return Decimal(value) if type(value) is int else value
+def _exact(value: object, info: ValidationInfo) -> object:
+    """YAML gives whole numbers as int: take them as Decimal (a bool stays refused). In JSON
+    (``Scheme.model_dump_json``, which the close may store) a Decimal is a string."""
+    if type(value) is int or (info.mode == "json" and isinstance(value, str)):
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            return value  # refused by the model as not a number
+    return value
 
 
 def _known_kpi(kpi: str) -> str:

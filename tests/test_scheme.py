@@ -202,3 +202,10 @@ def test_every_kpi_has_a_category_and_a_sample_count():
 ])
 def test_sample_counts_are_those_of_appraisal_md(kpi, field):
     assert samples_field(kpi) == field
+
+
+def test_a_scheme_round_trips_through_its_json():
+    # The close may store the scheme beside the frozen results; Decimals travel as strings.
+    scheme = default_scheme()
+
+    assert type(scheme).model_validate_json(scheme.model_dump_json()) == scheme
