@@ -17,8 +17,8 @@ $(BIN)/.installed: pyproject.toml
 # The broker (org.apache.kafka:kafka_2.13 + a log4j2 binding) from Maven Central.
 kafka-jars: $(KAFKA_LIB)/.fetched
 
-$(KAFKA_LIB)/.fetched: deploy/kafka/pom.xml
-	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies \
+$(KAFKA_LIB)/.fetched: servicescore/dev/kafka/pom.xml
+	mvn -q -B -f servicescore/dev/kafka/pom.xml dependency:copy-dependencies \
 		-DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(KAFKA_LIB)
 	touch $@
 

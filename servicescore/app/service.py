@@ -12,7 +12,6 @@ import logging
 import signal
 import socket
 import time
-from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -29,7 +28,7 @@ from servicescore.core.metrics import Metrics
 from servicescore.core.settings import Settings, writable_folder
 from servicescore.kafka import topics
 from servicescore.kafka.client import KafkaConnection, client_options
-from servicescore.storage.clickhouse import Storage
+from servicescore.storage.clickhouse import Storage, chdb_folder
 
 log = logging.getLogger("servicescore.service")
 HEALTH_TIMEOUT_S = 3.0
@@ -38,12 +37,16 @@ LAG_EVERY_S = 5.0
 FACTS_EVERY_S = 30.0
 
 
-def open_storage(settings: Settings, migrate: bool = True) -> Storage:
-    if settings.embedded:
+def open_storage(settings: Settings, migrate: bool = False) -> Storage:
+    """The configured database. Opening runs no DDL and writes nothing, so the read commands
+    work as a read-only ClickHouse user; ``migrate`` (the services, ``servicescore migrate``)
+    brings the schema up to date first and refuses an edited, already-applied migration."""
+    folder = chdb_folder(settings.dsn)
+    if folder is not None:
         variable = "SERVICESCORE_CLICKHOUSE_DSN" if settings.clickhouse_dsn else \
             "SERVICESCORE_DATA_DIR"
-        writable_folder(Path(settings.dsn.removeprefix("chdb://")), variable)
-    storage = Storage(settings.dsn, settings.clickhouse_database)
+        writable_folder(folder, variable)
+    storage = Storage(settings.dsn, settings.database)
     if migrate:
         storage.migrate()
     return storage
@@ -223,7 +226,7 @@ def run_sink(settings: Settings, with_api: bool = True) -> None:
     """The sink alone (and the read API, since it owns the storage), until SIGTERM/SIGINT."""
     metrics = Metrics()
     sock = bind_api(settings) if with_api else None
-    storage = open_storage(settings)
+    storage = open_storage(settings, migrate=True)
     with silenced("aiokafka"):  # an unreachable broker is our one line, not the client's
         topics.run(topics.create_topics(settings))
 
@@ -264,7 +267,7 @@ def run_worker(settings: Settings, with_sink: bool = False) -> None:
     metrics = Metrics()
     writable_folder(settings.data_dir, "SERVICESCORE_DATA_DIR")  # Faust keeps its tables there
     sock = bind_api(settings) if with_sink else None
-    storage = open_storage(settings) if with_sink else None
+    storage = open_storage(settings, migrate=True) if with_sink else None
     with silenced("aiokafka"):  # an unreachable broker is our one line, not the client's
         topics.run(topics.create_topics(settings))
     app = create_app(worker_config(settings), metrics)

@@ -12,6 +12,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -22,6 +23,7 @@ from servicescore.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = Path(".data")
+_DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # ours are used unquoted in DDL
 _HOURS = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\],/]*):([0-9]{1,5})$", re.ASCII)
 # Structured values are decoded by our validators, not by pydantic-settings: its JSON decoding
@@ -46,7 +48,9 @@ class Settings(BaseSettings):
     partitions: int = Field(6, ge=1, le=1000)
     app_id: str = "servicescore"
 
-    # Storage: the embedded engine (chdb:///folder) by default, or http(s)://user:pw@host:8123/db
+    # Storage: the embedded engine (chdb:///folder) by default, or http(s)://user:pw@host:8123/db.
+    # The database a DSN names (its path, or ?database=) is the one used; clickhouse_database
+    # only names it for the embedded engine (whose DSN path is a folder) or a DSN naming none.
     clickhouse_dsn: SecretStr | None = None
     clickhouse_database: str = "servicescore"
     data_dir: Path = DEFAULT_DATA_DIR
@@ -103,6 +107,22 @@ class Settings(BaseSettings):
             if value.lstrip().startswith("["):
                 return _json(value, "JSON list or comma-separated dates")
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("clickhouse_database")
+    @classmethod
+    def _database_name(cls, value: str) -> str:
+        if not _DATABASE.match(value):
+            raise ValueError(f"{value!r} is not a database name (letters, digits, _)")
+        return value
+
+    @field_validator("clickhouse_dsn")
+    @classmethod
+    def _dsn_database_name(cls, value: SecretStr | None) -> SecretStr | None:
+        named = dsn_database(value.get_secret_value()) if value is not None else None
+        if named is not None and not _DATABASE.match(named):
+            raise ValueError(f"the DSN names database {named!r}, not a database name "
+                             "(letters, digits, _)")
         return value
 
     @field_validator("kafka_bootstrap")
@@ -169,6 +189,11 @@ class Settings(BaseSettings):
         return f"chdb:///{(self.data_dir / 'clickhouse').resolve().as_posix().lstrip('/')}"
 
     @property
+    def database(self) -> str:
+        """The ClickHouse database: the DSN's, else SERVICESCORE_CLICKHOUSE_DATABASE."""
+        return dsn_database(self.dsn) or self.clickhouse_database
+
+    @property
     def embedded(self) -> bool:
         return self.dsn.startswith("chdb:")
 
@@ -190,6 +215,17 @@ class Settings(BaseSettings):
         for key in ("kafka_sasl_password", "api_token"):
             shown[key] = "***" if getattr(self, key) else None
         return shown
+
+
+def dsn_database(dsn: str) -> str | None:
+    """The database a ClickHouse DSN names, as clickhouse-connect reads it: the first segment of
+    the path (``http://host:8123/sales``, ``chdb://memory/sales``) or ``?database=``; None for
+    ``chdb:///folder``, whose path is the data folder."""
+    parts = urlsplit(dsn)
+    named = None
+    if parts.scheme != "chdb" or parts.netloc:
+        named = unquote(parts.path[1:].split("/")[0]) or None
+    return named or parse_qs(parts.query).get("database", [None])[0] or None
 
 
 def host_port(address: str) -> tuple[str, int]:

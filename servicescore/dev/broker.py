@@ -1,11 +1,12 @@
 """A local single-node Kafka broker (KRaft, broker and controller in one JVM) for development
-and tests, run from the jars Maven fetches with ``deploy/kafka/pom.xml``.
+and tests, run from the jars Maven fetches with ``servicescore/dev/kafka/pom.xml`` (package
+data, like the template and log4j2 config next to it).
 
 Everything of one broker lives in its *home* folder::
 
-    home/server.properties   written from deploy/kafka/server.properties.template on each start
+    home/server.properties   written from the pom's server.properties.template on each start
     home/data/               log.dirs (and the KRaft metadata log), formatted once
-    home/logs/server.log     the broker's log (deploy/kafka/log4j2.xml)
+    home/logs/server.log     the broker's log (log4j2.xml next to the pom)
     home/logs/stdout.log     the JVM's stdout and stderr (JVM start-up errors land here)
     home/kafka.pid           the pid (and process group) of the running broker
 
@@ -33,6 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from servicescore.core.errors import BrokerError
+from servicescore.dev.kafka import POM
 
 HOST = "127.0.0.1"
 KAFKA_JAR_GLOB = "kafka_2.13-*.jar"
@@ -230,7 +232,7 @@ def _last_line(text: str) -> str | None:
 class LocalKafka:
     """One local broker whose config, data, logs and pid file live in ``home``."""
 
-    def __init__(self, home: Path, lib_dir: Path, pom: Path, port: int = 9092,
+    def __init__(self, home: Path, lib_dir: Path, pom: Path = POM, port: int = 9092,
                  controller_port: int | None = None, heap: str = "512m") -> None:
         self.home = Path(home).resolve()
         self.lib_dir = Path(lib_dir).resolve()

@@ -27,7 +27,7 @@ from servicescore.dev.broker import LocalKafka, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LIB_DIR = REPO_ROOT / ".cache" / "kafka" / "lib"
-POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+POM = REPO_ROOT / "servicescore" / "dev" / "kafka" / "pom.xml"  # the shipped one
 BOOTSTRAP_ENV = "SERVICESCORE_KAFKA_BOOTSTRAP"
 START_TIMEOUT_S = 120
 
