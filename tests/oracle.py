@@ -41,6 +41,9 @@ class OracleConfig:
     workdays: frozenset[dt.date] = frozenset()  # make-up working days, with Monday's hours
     frt_targets_s: dict[str, float] = field(
         default_factory=lambda: {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400})
+    aht_targets_s: dict[str, float] = field(
+        default_factory=lambda: {"P1": 8 * 3600, "P2": 24 * 3600, "P3": 72 * 3600,
+                                 "P4": 168 * 3600})
     onsite_targets_s: dict[str, float] = field(
         default_factory=lambda: {"P1": 4 * 3600, "P2": 8 * 3600, "P3": 24 * 3600, "P4": 72 * 3600})
     sla_clock: str = "calendar"  # or "business"
@@ -334,6 +337,7 @@ class Resolution:
     ticket_id: str
     episode: int
     handling: Duration
+    within_target: bool  # handling time within the priority's resolution target
     fcr: bool
     repeat_7d: bool
     repeat_30d: bool
@@ -527,13 +531,19 @@ def is_first_contact_resolution(ticket: Ticket, end: EpisodeEnd) -> bool:
 
 
 def resolutions_of(ticket: Ticket, index: NewTicketIndex, config) -> list[Resolution]:
-    return [Resolution(
-        engineer=end.engineer, t=end.t, ticket_id=ticket.ticket_id, episode=end.episode,
-        handling=duration(end.episode_start, end.t, config),
-        fcr=is_first_contact_resolution(ticket, end),
-        repeat_7d=is_repeat(ticket, end.t, 7, index),
-        repeat_30d=is_repeat(ticket, end.t, 30, index),
-    ) for end in ticket.episode_ends]
+    target = config.aht_targets_s[ticket.priority]
+    resolutions = []
+    for end in ticket.episode_ends:
+        handling = duration(end.episode_start, end.t, config)
+        resolutions.append(Resolution(
+            engineer=end.engineer, t=end.t, ticket_id=ticket.ticket_id, episode=end.episode,
+            handling=handling,
+            within_target=handling.within(target, config),
+            fcr=is_first_contact_resolution(ticket, end),
+            repeat_7d=is_repeat(ticket, end.t, 7, index),
+            repeat_30d=is_repeat(ticket, end.t, 30, index),
+        ))
+    return resolutions
 
 
 def first_response_of(ticket: Ticket, config) -> list[FirstResponse]:
@@ -722,7 +732,13 @@ def kpis_of(s: Samples, config: OracleConfig) -> dict:
         "frt_avg_s_bh": frt["frt_avg_s_bh"],
         "frt_p50_s_bh": frt["frt_p50_s_bh"],
         "frt_p90_s_bh": frt["frt_p90_s_bh"],
-        **aht,
+        "aht_avg_s": aht["aht_avg_s"],
+        "aht_p50_s": aht["aht_p50_s"],
+        "aht_p90_s": aht["aht_p90_s"],
+        "aht_sla_rate": rate(r.within_target for r in s.resolutions),
+        "aht_avg_s_bh": aht["aht_avg_s_bh"],
+        "aht_p50_s_bh": aht["aht_p50_s_bh"],
+        "aht_p90_s_bh": aht["aht_p90_s_bh"],
         "fcr_rate": rate(r.fcr for r in s.resolutions),
         "repeat_rate_7d": rate(r.repeat_7d for r in s.resolutions),
         "repeat_rate_30d": rate(r.repeat_30d for r in s.resolutions),

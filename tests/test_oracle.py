@@ -171,6 +171,35 @@ def test_handling_time_in_business_hours_over_the_night():
     assert e1["aht_avg_s_bh"] == 2 * 3600.0  # 17:00-18:00 Monday, 09:00-10:00 Tuesday
 
 
+def test_resolution_sla_per_priority_and_episode():
+    ev = Events()
+    ev.opened("T1", at(2, "09:00"), customer="c1", priority="P1")
+    ev.resolved("T1", at(2, "17:00"), "e1")  # 8 h, exactly the P1 target: within
+    ev.opened("T2", at(2, "09:00"), customer="c2", priority="P1")
+    ev.resolved("T2", at(2, "17:01"), "e1")  # 8 h 1 min: late
+    ev.opened("T3", at(2, "09:00"), customer="c3", priority="P2")
+    ev.resolved("T3", at(3, "09:00"), "e1")  # 24 h, the P2 target: within
+    ev.opened("T4", at(2, "09:00"), customer="c4", priority="P1")
+    ev.resolved("T4", at(2, "10:00"), "e1")  # episode 1: 1 h, within
+    ev.reopened("T4", at(4, "09:00"))
+    ev.resolved("T4", at(4, "18:00"), "e1")  # episode 2 from the reopen: 9 h, late
+    e1 = ev.kpis()["e1"]
+    assert e1["resolutions"] == 5
+    assert e1["aht_sla_rate"] == pytest.approx(3 / 5)
+    tighter = OracleConfig(aht_targets_s={"P1": 3600, "P2": 3600, "P3": 3600, "P4": 3600})
+    assert ev.kpis(config=tighter)["e1"]["aht_sla_rate"] == pytest.approx(1 / 5)  # T4's first
+
+
+def test_resolution_sla_on_the_business_clock_over_a_weekend():
+    ev = Events()
+    ev.opened("T1", at(6, "17:00"), priority="P1")  # Friday
+    ev.resolved("T1", at(9, "16:00"), "e1")  # Monday: 71 h, of which 1 h + 7 h working
+    assert ev.kpis()["e1"]["aht_sla_rate"] == 0.0
+    business = ev.kpis(config=OracleConfig(sla_clock="business"))["e1"]
+    assert business["aht_avg_s_bh"] == 8 * 3600.0
+    assert business["aht_sla_rate"] == 1.0
+
+
 def test_redundant_resolved_and_redundant_reopen_change_nothing():
     ev = Events()
     ev.opened("T1", at(2, "09:00"))

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     frt_targets_s: Numbers = Field(
         default_factory=lambda: {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400}
     )
+    # Resolution targets (kpis.md 1.1 aht_sla_rate, and the live view's overdue tickets)
+    aht_targets_s: Numbers = Field(
+        default_factory=lambda: {"P1": 8 * 3600, "P2": 24 * 3600, "P3": 72 * 3600,
+                                 "P4": 168 * 3600}
+    )
     onsite_targets_s: Numbers = Field(
         default_factory=lambda: {"P1": 4 * 3600, "P2": 8 * 3600, "P3": 24 * 3600, "P4": 72 * 3600}
     )
@@ -91,8 +96,8 @@ class Settings(BaseSettings):
     # Crash tests only: stop the worker dead at a point of a step (streams/faults.py).
     crash_at: str | None = None
 
-    @field_validator("work_hours", "frt_targets_s", "onsite_targets_s", "review_weights",
-                     mode="before")
+    @field_validator("work_hours", "frt_targets_s", "aht_targets_s", "onsite_targets_s",
+                     "review_weights", mode="before")
     @classmethod
     def _json_object(cls, value):
         if isinstance(value, str):
@@ -165,7 +170,7 @@ class Settings(BaseSettings):
                     raise ValueError(f"bad working hours {span!r} for {day} (use HH:MM-HH:MM)")
         return value
 
-    @field_validator("frt_targets_s", "onsite_targets_s")
+    @field_validator("frt_targets_s", "aht_targets_s", "onsite_targets_s")
     @classmethod
     def _all_priorities(cls, value: dict[str, float]) -> dict[str, float]:
         missing = {"P1", "P2", "P3", "P4"} - set(value)
