@@ -1,14 +1,23 @@
-"""The live view: open tickets (backlog) per engineer and the age of the oldest one, and the
-events held back waiting for their ticket-opened."""
+"""The live view: open tickets (backlog) per engineer or team, the age of the oldest one and
+how many are overdue, and the events held back waiting for their ticket-opened.
+
+Overdue (kpis.md 1.1, "Live view"): an open ticket whose current episode started longer ago than
+its priority's resolution target (the aht targets of ``sync_targets``), i.e. the present is past
+its ``due_at`` in the view ``open_tickets`` (sql/005). Counted on calendar time whatever
+SERVICESCORE_SLA_CLOCK says: working seconds up to the present need the working calendar, which
+ClickHouse does not hold, and a Grafana panel must be able to count the same from the view.
+"""
 
 from __future__ import annotations
 
 from servicescore.storage.clickhouse import Storage
 
+_GROUPS = {"engineer": "engineer_id, team_id", "team": "team_id"}
 _BACKLOG = """
-SELECT engineer_id, team_id, count() AS open_tickets,
-    toUnixTimestamp64Milli(min(open_since)) AS oldest_open_since
-FROM open_tickets GROUP BY engineer_id, team_id ORDER BY open_tickets DESC, engineer_id
+SELECT {group}, count() AS open_tickets,
+    toUnixTimestamp64Milli(min(open_since)) AS oldest_open_since,
+    countIf(due_at < fromUnixTimestamp64Milli({{now_ms:Int64}}, 'UTC')) AS overdue_tickets
+FROM open_tickets GROUP BY {group} ORDER BY open_tickets DESC, {group}
 """
 
 
@@ -38,9 +47,10 @@ def held_summary(storage: Storage, now_ms: int) -> dict:
     return row
 
 
-def backlog(storage: Storage, now_ms: int) -> list[dict]:
-    """Open tickets per current owner ('' when nobody holds them), oldest first seen age."""
-    rows = storage.rows(_BACKLOG)
+def backlog(storage: Storage, now_ms: int, group: str = "engineer") -> list[dict]:
+    """Open tickets per current owner ('' when nobody holds them) with the owner's team, or per
+    team (``group="team"``): how many, how many overdue at ``now_ms``, the oldest one's age."""
+    rows = storage.rows(_BACKLOG.format(group=_GROUPS[group]), {"now_ms": now_ms})
     for row in rows:
         row["oldest_open_age_s"] = max(0, now_ms - row["oldest_open_since"]) / 1000
     return rows
