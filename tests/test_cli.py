@@ -181,7 +181,8 @@ def test_config_masks_the_dsn_password(cli):
 
 
 def window_of(*flags: str) -> tuple[int, int]:
-    from servicescore.cli import build_parser, window
+    from servicescore.cli import build_parser
+    from servicescore.cli.reads import window
     from servicescore.core.settings import load_settings
 
     return window(load_settings(timezone="Asia/Shanghai"), build_parser().parse_args(flags))

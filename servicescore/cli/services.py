@@ -1,0 +1,36 @@
+"""The long-running commands: the whole pipeline in one process, or its parts to scale out.
+``service=True`` keeps the libraries' warnings in their logs (see ``quiet_libraries``)."""
+
+from __future__ import annotations
+
+from servicescore.core.settings import Settings
+
+
+def register(sub) -> None:
+    sub.add_parser("run", help="stream processors + ClickHouse sink + HTTP API in one process"
+                   ).set_defaults(handler=cmd_run, service=True)
+    sub.add_parser("worker", help="the stream processors alone (scale out: N per group)"
+                   ).set_defaults(handler=cmd_worker, service=True)
+    sub.add_parser("sink", help="the ClickHouse sink (and the read API) alone"
+                   ).set_defaults(handler=cmd_sink, service=True)
+
+
+def cmd_run(settings: Settings, args) -> int:
+    from servicescore.app.service import run_worker
+
+    run_worker(settings, with_sink=True)
+    return 0
+
+
+def cmd_worker(settings: Settings, args) -> int:
+    from servicescore.app.service import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def cmd_sink(settings: Settings, args) -> int:
+    from servicescore.app.service import run_sink
+
+    run_sink(settings)
+    return 0
