@@ -1,16 +1,22 @@
-"""The embedded ClickHouse (chDB): migrations, the facts tables' column contract, replacing by
-version, tombstones, insert deduplication, and the one-process-per-folder lock."""
+"""The embedded ClickHouse (chDB): migrations (checksums of applied files), the facts tables'
+column contract, replacing by version, tombstones, insert deduplication, the one-process-per-folder
+lock, the database a DSN names, and reading as a read-only ClickHouse user."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import uuid
+from importlib.resources import as_file, files
 from pathlib import Path
 
 import pytest
 
 from schemas.facts import FACT_TABLES
-from servicescore.core.errors import StorageError
+from servicescore.app.reader import LocalReader
+from servicescore.app.service import open_storage
+from servicescore.core.errors import ConfigError, StorageError
+from servicescore.core.settings import load_settings
 from servicescore.storage.clickhouse import Storage, migrations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,3 +186,203 @@ def test_second_process_cannot_open_the_same_folder(storage, chdb_dsn):
     assert probe.returncode == 3, probe.stderr
     assert probe.stdout.startswith("StorageLocked: ") and len(probe.stdout.splitlines()) == 1
     assert "in use by another process" in probe.stdout and probe.stderr == ""
+
+
+# --------------------------------------------------------------------------- the DSN's database
+
+
+@pytest.mark.parametrize(("dsn", "setting", "used"), [
+    ("http://user:pw@host:8123/sales", "servicescore", "sales"),
+    ("http://user:pw@host:8123/sales", "other", "sales"),  # the DSN wins over the setting
+    ("https://user:pw@host:8443/sales/?compress=lz4", "other", "sales"),
+    ("http://host:8123/?database=sales", "other", "sales"),
+    ("http://user:pw@host:8123", "other", "other"),  # the DSN names none
+    ("http://user:pw@host:8123/", "other", "other"),
+    ("chdb:///var/lib/servicescore/clickhouse", "other", "other"),  # the path is a folder
+    ("chdb:///var/lib/servicescore/clickhouse?database=sales", "other", "sales"),
+    (None, "other", "other"),  # the embedded default
+])
+def test_the_database_a_dsn_names_is_the_one_used(dsn, setting, used):
+    settings = load_settings(clickhouse_dsn=dsn, clickhouse_database=setting)
+    assert settings.database == used
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("clickhouse_dsn", "http://user:pw@host:8123/my-db"),
+    ("clickhouse_database", "sales; DROP DATABASE x"),
+])
+def test_a_database_name_that_is_no_name_is_a_config_error(variable, value):
+    with pytest.raises(ConfigError, match=f"SERVICESCORE_{variable.upper()}: .*not a database"):
+        load_settings(**{variable: value})
+
+
+def test_storage_opens_the_database_the_dsn_names(chdb_dsn, storage):
+    named = f"named_{uuid.uuid4().hex[:12]}"
+    settings = load_settings(clickhouse_dsn=f"{chdb_dsn}?database={named}",
+                             clickhouse_database=storage.database)
+    opened = open_storage(settings, migrate=True)
+    try:
+        assert opened.database == named
+        assert opened.rows("SELECT currentDatabase() AS db") == [{"db": named}]
+        assert storage.rows("SELECT count() AS n FROM schema_migrations")[0]["n"] == \
+            len(migrations())  # the setting's database: untouched, migrated once by its fixture
+    finally:
+        opened.command(f"DROP DATABASE IF EXISTS {named}")
+
+
+# --------------------------------------------------------------------------- reading only
+
+
+def database_exists(storage: Storage, name: str) -> bool:
+    return bool(storage.rows("SELECT 1 FROM system.databases WHERE name = {name:String}",
+                             {"name": name}))
+
+
+def read_only(chdb_dsn: str, database: str, level: int = 2):
+    """A reader of ``database`` in a session ClickHouse holds to readonly=``level``, as a
+    read-only user's profile would: 1 refuses DDL, writes and setting changes, 2 allows the
+    setting changes a query may carry."""
+    settings = load_settings(
+        clickhouse_dsn=f"{chdb_dsn}?ch_readonly={level}&database={database}")
+    return LocalReader(open_storage(settings), settings)
+
+
+def stored_facts(storage: Storage) -> None:
+    for kind in FACT_TABLES:
+        insert(storage, kind, {**FACTS[kind], "v": 1, "del": 0})
+
+
+# The read commands: kpis, tickets, live, held, check and dlq list, as the CLI asks them.
+READS = {
+    "kpis": lambda r: r.kpis(T0 - 24 * HOUR, T0 + 30 * 24 * HOUR),
+    "tickets": lambda r: r.tickets(T0 - 24 * HOUR, T0 + 30 * 24 * HOUR),
+    "live": lambda r: [(row["open_tickets"], row["oldest_open_since"]) for row in r.backlog()],
+    "held": lambda r: [(row["ticket_id"], row["event_id"]) for row in r.held()],
+    "check": lambda r: r.check(),
+    "dlq list": lambda r: r.dead_letters(),
+}
+
+
+@pytest.mark.parametrize("read", READS)
+def test_read_commands_work_as_a_read_only_user(chdb_dsn, storage, read):
+    stored_facts(storage)
+    expected = READS[read](LocalReader(storage, load_settings()))
+    assert READS[read](read_only(chdb_dsn, storage.database)) == expected
+    if read in ("tickets", "live", "held", "dlq list"):
+        assert len(expected) == 1  # the stored fact was read, not an empty table
+
+
+# `check` is left out: its query sets join_use_nulls (servicescore/queries/invariants.py), which
+# a readonly=1 session refuses; a read-only user for `check` needs readonly=2.
+@pytest.mark.parametrize("read", [r for r in READS if r != "check"])
+def test_read_commands_work_at_readonly_1(chdb_dsn, storage, read):
+    stored_facts(storage)
+    expected = READS[read](LocalReader(storage, load_settings()))
+    assert READS[read](read_only(chdb_dsn, storage.database, level=1)) == expected
+
+
+@pytest.mark.parametrize("attempt", ["migrate", "create", "insert"])
+@pytest.mark.parametrize("level", [1, 2])
+def test_the_read_only_session_is_refused_any_ddl_or_write(chdb_dsn, storage, level, attempt):
+    storage.command("DROP TABLE roster")  # a migration missing here would be DDL to apply
+    storage.command("ALTER TABLE schema_migrations DELETE WHERE version = 2 "
+                    "SETTINGS mutations_sync = 1")
+    reader = read_only(chdb_dsn, storage.database, level)
+    row = FACT_TABLES["survey"].row({**FACTS["survey"], "v": 1, "del": 0})
+    attempts = {
+        "migrate": reader.storage.migrate,
+        "create": lambda: reader.storage.command("CREATE TABLE x (a UInt8) ENGINE = Memory"),
+        "insert": lambda: reader.storage.insert("surveys", [row], FACT_TABLES["survey"].columns),
+    }
+    with pytest.raises(StorageError, match="readonly mode"):
+        attempts[attempt]()
+    assert count(storage, "survey") == 0
+    assert storage.rows("SELECT count() AS n FROM system.tables WHERE database = "
+                        "currentDatabase() AND name IN ('x', 'roster')") == [{"n": 0}]
+
+
+def test_opening_a_missing_database_creates_nothing(chdb_dsn, storage):
+    missing = f"missing_{uuid.uuid4().hex[:12]}"
+    for reader in (read_only(chdb_dsn, missing),
+                   LocalReader(Storage(chdb_dsn, missing), load_settings())):
+        with pytest.raises(StorageError) as refused:
+            reader.dead_letters()
+        assert str(refused.value) == (f"ClickHouse database {missing} does not exist: "
+                                      "run servicescore migrate first")
+    assert not database_exists(storage, missing)
+
+
+def test_a_read_on_an_unmigrated_database_says_migrate_first(chdb_dsn, storage):
+    bare = f"bare_{uuid.uuid4().hex[:12]}"
+    storage.command(f"CREATE DATABASE {bare}")  # e.g. made by a DBA, never migrated
+    try:
+        with pytest.raises(StorageError) as refused:
+            read_only(chdb_dsn, bare).kpis(T0, T0 + HOUR)
+        assert str(refused.value) == (
+            f"ClickHouse database {bare} is not migrated ({len(migrations())} migration(s) "
+            f"missing, from {migrations()[0].name}): run servicescore migrate first")
+    finally:
+        storage.command(f"DROP DATABASE IF EXISTS {bare}")
+
+
+def test_a_read_behind_the_migrations_names_the_missing_one(chdb_dsn, storage):
+    last = migrations()[-1]
+    storage.command("ALTER TABLE schema_migrations DELETE WHERE version = {v:UInt32} "
+                    "SETTINGS mutations_sync = 1", {"v": last.version})
+    storage.command("DROP TABLE dead_letters")  # as if the release that adds it were new
+    with pytest.raises(StorageError, match=f"1 migration\\(s\\) missing, from {last.name}\\)"):
+        read_only(chdb_dsn, storage.database).dead_letters()
+
+
+def test_a_failing_read_on_a_migrated_database_keeps_its_own_reason(storage):
+    with pytest.raises(StorageError, match="UNKNOWN_TABLE") as refused:
+        storage.rows("SELECT 1 FROM no_such_table")
+    assert "migrate" not in str(refused.value)
+
+
+# --------------------------------------------------------------------------- checksums
+
+
+@pytest.fixture
+def sql_copy(tmp_path) -> Path:
+    """A copy of the shipped migrations, to edit."""
+    with as_file(files("sql")) as shipped:
+        for path in Path(shipped).glob("[0-9][0-9][0-9]_*.sql"):
+            shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+def test_an_edited_applied_migration_is_refused(chdb_dsn, sql_copy):
+    storage = Storage(chdb_dsn, f"edited_{uuid.uuid4().hex[:12]}")
+    try:
+        assert storage.migrate(sql_copy) == [m.name for m in migrations()]
+        edited = sql_copy / f"{migrations()[1].name}.sql"
+        edited.write_text(edited.read_text(encoding="utf-8").replace(
+            "CREATE TABLE", "CREATE TABLE  ", 1), encoding="utf-8")
+        (sql_copy / "999_later.sql").write_text("CREATE TABLE later (a UInt8) "
+                                                "ENGINE = MergeTree ORDER BY a;\n")
+        with pytest.raises(StorageError) as refused:
+            storage.migrate(sql_copy)
+        message = str(refused.value)
+        assert len(message.splitlines()) == 1
+        assert message.startswith(f"sql/{edited.name} has changed since it was applied")
+        assert "new migration" in message
+        # Refused before anything: the later migration was not applied either.
+        assert storage.rows("SELECT max(version) AS v FROM schema_migrations") == \
+            [{"v": migrations()[-1].version}]
+        assert not storage.rows("SELECT 1 FROM system.tables WHERE database = "
+                                "currentDatabase() AND name = 'later'")
+    finally:
+        storage.command(f"DROP DATABASE IF EXISTS {storage.database}")
+
+
+def test_an_unchanged_migration_set_with_a_new_file_applies_only_the_new_one(chdb_dsn, sql_copy):
+    storage = Storage(chdb_dsn, f"grown_{uuid.uuid4().hex[:12]}")
+    try:
+        storage.migrate(sql_copy)
+        (sql_copy / "999_later.sql").write_text("CREATE TABLE later (a UInt8) "
+                                                "ENGINE = MergeTree ORDER BY a;\n")
+        assert storage.migrate(sql_copy) == ["999_later"]
+        assert storage.pending(sql_copy) == []
+    finally:
+        storage.command(f"DROP DATABASE IF EXISTS {storage.database}")

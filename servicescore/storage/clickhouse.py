@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -34,6 +34,9 @@ INSERT_SETTINGS = {"async_insert": 0, "wait_for_async_insert": 1}
 MIGRATE_FIRST = "run servicescore migrate first"
 _OPENED: set[Path] = set()  # chDB folders this process has opened
 _DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# What ClickHouse says of a table or column a pending migration would create.
+_MISSING = ("(UNKNOWN_TABLE)", "(UNKNOWN_DATABASE)", "(UNKNOWN_IDENTIFIER)",
+            "(NO_SUCH_COLUMN_IN_TABLE)", "(THERE_IS_NO_COLUMN)", "(NOT_FOUND_COLUMN_IN_BLOCK)")
 _MIGRATION = re.compile(r"^[0-9]{3}_.+\.sql$")
 
 
@@ -87,13 +90,11 @@ class Storage:
 
     def command(self, sql: str, parameters: dict | None = None):
         with self._lock:
-            return self._checked(lambda: _run(self._session().command, sql,
-                                              parameters=parameters))
+            return self._checked(self._session().command, sql, parameters=parameters)
 
     def rows(self, sql: str, parameters: dict | None = None) -> list[dict]:
         with self._lock:
-            result = self._checked(lambda: _run(self._session().query, sql,
-                                                parameters=parameters))
+            result = self._checked(self._session().query, sql, parameters=parameters)
         return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
     def insert(self, table: str, rows: Sequence[Sequence], columns: Sequence[str],
@@ -102,8 +103,8 @@ class Storage:
         if token:
             settings["insert_deduplication_token"] = token
         with self._lock:
-            self._checked(lambda: _run(self._session().insert, table, rows,
-                                       column_names=list(columns), settings=settings))
+            self._checked(self._session().insert, table, rows, column_names=list(columns),
+                          settings=settings)
 
     def pending(self, folder: Traversable | Path | None = None) -> list[Migration]:
         """The shipped migrations this database has not recorded (all of them when it has no
@@ -180,15 +181,16 @@ class Storage:
             raise _storage_error(exc) from None
         return dict(rows.result_rows)
 
-    def _checked(self, call):
-        """``call()``; when ClickHouse refuses it and the schema is behind the migrations, the
-        missing migration is the likely cause (an unknown table or column), so say that."""
+    def _checked(self, call, *args, **kwargs):
+        """``call(...)``; when ClickHouse does not know a table or column and the schema is
+        behind the migrations, the missing migration is the cause, so say that."""
         try:
-            return call()
-        except StorageError as exc:
-            if isinstance(exc, StorageLocked) or self.client is None:
-                raise
-            failure = exc
+            return call(*args, **kwargs)
+        except (ClickHouseError, OSError, RuntimeError) as exc:
+            failure = _storage_error(exc)
+            unknown = isinstance(exc, ClickHouseError) and any(n in str(exc) for n in _MISSING)
+        if not unknown:
+            raise failure from None
         try:
             done = self._recorded()
         except StorageError:
@@ -197,8 +199,8 @@ class Storage:
         if not missing:
             raise failure from None
         raise StorageError(
-            f"ClickHouse database {self.database} lacks {len(missing)} migration(s) "
-            f"({', '.join(m.name for m in missing)}): {MIGRATE_FIRST}") from None
+            f"ClickHouse database {self.database} is not migrated ({len(missing)} migration(s) "
+            f"missing, from {missing[0].name}): {MIGRATE_FIRST}") from None
 
 
 class _NoDatabase(Exception):
@@ -227,11 +229,22 @@ def _client(dsn: str, database: str | None = None):
         _OPENED.add(folder.resolve())
     try:
         kwargs = {"database": database} if database else {}
-        return clickhouse_connect.get_client(dsn=dsn, **kwargs)
+        return clickhouse_connect.get_client(dsn=_without_database_option(dsn), **kwargs)
     except Exception as exc:  # the driver raises many types; all mean "cannot open storage"
         if database and "UNKNOWN_DATABASE" in str(exc):
             raise _NoDatabase(database) from None
         raise _storage_error(exc) from None
+
+
+def _without_database_option(dsn: str) -> str:
+    """``dsn`` less its ``?database=``: the caller names the database (the settings read it from
+    there), and clickhouse-connect refuses a database given both ways with a TypeError."""
+    parts = urlsplit(dsn)
+    options = parse_qsl(parts.query, keep_blank_values=True)
+    if all(key != "database" for key, _ in options):
+        return dsn  # as written: urlunsplit would turn chdb:///folder into chdb:/folder
+    kept = urlencode([(key, value) for key, value in options if key != "database"])
+    return f"{dsn.partition('?')[0]}?{kept}" if kept else dsn.partition("?")[0]
 
 
 def _run(call, *args, **kwargs):
