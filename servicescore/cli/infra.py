@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from servicescore.core.settings import ROOT, Settings
+from servicescore.core.settings import Settings
 
 
 def register(sub) -> None:
@@ -29,8 +29,7 @@ def cmd_kafka(settings: Settings, args) -> int:
     _, port = host_port(settings.kafka_bootstrap.split(",")[0])
     folder = writable_folder(settings.kafka_folder, "SERVICESCORE_KAFKA_HOME"
                              if settings.kafka_home else "SERVICESCORE_DATA_DIR")
-    broker = LocalKafka(folder.resolve(), settings.kafka_lib,
-                        ROOT / "deploy" / "kafka" / "pom.xml", port=port,
+    broker = LocalKafka(folder.resolve(), settings.kafka_lib, port=port,
                         heap=settings.kafka_heap)
     if args.action == "start":
         print(f"Kafka is up at {broker.start()} (log: {broker.log_file})")
