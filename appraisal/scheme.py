@@ -37,9 +37,9 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.kpis import FIELDS, REGISTRY
 from schemas.roster import ROLES
 from servicescore.core.errors import ConfigError
-from servicescore.queries.kpis import COUNTS, FIELDS
 
 EXCELLENT, FAIL = "excellent", "fail"  # the grades the flags name (appraisal.md "Flags")
 INSUFFICIENT = "insufficient_data"  # the grade of an engineer with no included KPI
@@ -67,13 +67,6 @@ _CATEGORY_PREFIXES: tuple[tuple[str, str], ...] = (
     ("assessment_review360", "compliance_collaboration"),
     ("assessment_training", "growth_knowledge"), ("assessment_knowledge", "growth_knowledge"),
 )
-# KPI name prefix -> the count field its samples are counted in (kpis.md; appraisal.md "Scoring").
-_SAMPLE_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("frt_", "first_responses"), ("aht_", "resolutions"), ("fcr_", "resolutions"),
-    ("repeat_rate_", "resolutions"), ("complaint_rate", "resolutions"), ("csat_", "surveys"),
-    ("nps", "nps_responses"), ("onsite_", "onsite_visits"),
-)
-
 KPI_FIELDS: frozenset[str] = frozenset(FIELDS)
 
 
@@ -87,12 +80,9 @@ def category(kpi: str) -> str:
 
 
 def samples_field(kpi: str) -> str:
-    """The KPI row field holding the number of samples a KPI's value comes from."""
-    if kpi in COUNTS or kpi.endswith("_count"):
-        return kpi  # a count is its own sample count
-    if kpi.startswith("assessment_"):
-        return f"{kpi}_count"
-    return next(field for prefix, field in _SAMPLE_PREFIXES if kpi.startswith(prefix))
+    """The KPI row field holding the number of samples a KPI's value comes from (the registry
+    of schemas/kpis.py, appraisal.md "Scoring")."""
+    return REGISTRY[kpi].samples
 
 
 def _exact(value: object, info: ValidationInfo) -> object:

@@ -38,6 +38,16 @@ class Period:
     def end_ms(self) -> int:
         return int(self.end.timestamp() * 1000)
 
+    def previous(self) -> str:
+        """The name of the period of the same kind just before this one."""
+        year, month = self.start.year, self.start.month
+        if self.kind == "year":
+            return f"{year - 1}"
+        if self.kind == "quarter":
+            quarter = (month - 1) // 3 + 1
+            return f"{year - 1}-Q4" if quarter == 1 else f"{year}-Q{quarter - 1}"
+        return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+
 
 def is_period(text: str) -> bool:
     return _PERIOD.match(text) is not None

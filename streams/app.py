@@ -41,7 +41,7 @@ from schemas.facts import FACTS_TOPIC
 from servicescore.core.metrics import Metrics
 from streams import lifecycle, ticket
 from streams.facts import Derived
-from streams.faults import Faults
+from servicescore.core.faults import Faults
 from streams.intake import route
 
 log = logging.getLogger("servicescore.streams")

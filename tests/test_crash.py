@@ -16,8 +16,8 @@ from datetime import date
 import pytest
 
 from schemas.period import parse_instant
+from servicescore.core.faults import EXIT_CODE
 from servicescore.dev.simulate import simulate, write_jsonl, write_roster_csv
-from streams.faults import EXIT_CODE
 from tests import oracle
 from tests.test_pipeline import mismatches
 

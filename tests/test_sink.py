@@ -487,10 +487,7 @@ def history() -> list[dict]:
 
 
 def kpi_snapshot(storage) -> list[dict]:
-    opts = kpis.KpiOptions(frt_targets_s={"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400},
-                           onsite_targets_s={"P1": 14400, "P2": 28800, "P3": 86400,
-                                             "P4": 259200})
-    return kpis.compute(storage, 0, 10**15, opts)
+    return kpis.compute(storage, 0, 10**15)
 
 
 def test_a_replay_under_a_new_group_changes_no_kpi(kafka_bootstrap, topic_factory, storage):

@@ -20,19 +20,13 @@ from servicescore.queries import drilldown, invariants, kpis, live
 from servicescore.storage.clickhouse import Storage
 
 
-def kpi_options(settings: Settings) -> kpis.KpiOptions:
-    return kpis.KpiOptions(dict(settings.frt_targets_s), dict(settings.onsite_targets_s),
-                           settings.sla_clock, dict(settings.review_weights))
-
-
 class LocalReader:
     def __init__(self, storage: Storage, settings: Settings):
         self.storage = storage
         self.settings = settings
-        self.options = kpi_options(settings)
 
     def kpis(self, from_ms: int, to_ms: int, engineer=None, team=None, group="engineer"):
-        return kpis.compute(self.storage, from_ms, to_ms, self.options, group, engineer, team)
+        return kpis.compute(self.storage, from_ms, to_ms, group, engineer, team)
 
     def tickets(self, from_ms: int, to_ms: int, engineer=None, team=None):
         return drilldown.resolutions(self.storage, from_ms, to_ms, engineer, team)

@@ -28,6 +28,7 @@ from servicescore.core.metrics import Metrics
 from servicescore.core.settings import Settings, writable_folder
 from servicescore.kafka import topics
 from servicescore.kafka.client import KafkaConnection, client_options
+from servicescore.queries import kpis
 from servicescore.storage.clickhouse import Storage, chdb_folder
 
 log = logging.getLogger("servicescore.service")
@@ -48,8 +49,18 @@ def open_storage(settings: Settings, migrate: bool = False) -> Storage:
         writable_folder(folder, variable)
     storage = Storage(settings.dsn, settings.database)
     if migrate:
-        storage.migrate()
+        migrate_storage(storage, settings)
     return storage
+
+
+def migrate_storage(storage: Storage, settings: Settings) -> list[str]:
+    """Apply the migrations, then write the settings' KPI configuration (SLA targets and clock,
+    review-360 weights) into ClickHouse, where every KPI reader takes it from. Returns the
+    names of the migrations applied."""
+    applied = storage.migrate()
+    kpis.sync_targets(storage, settings.frt_targets_s, settings.aht_targets_s,
+                      settings.onsite_targets_s, settings.sla_clock, settings.review_weights)
+    return applied
 
 
 def make_sink(settings: Settings, storage: Storage, metrics: Metrics) -> Sink:

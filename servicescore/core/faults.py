@@ -2,8 +2,9 @@
 
 ``SERVICESCORE_CRASH_AT=lifecycle:state:37`` ends the worker with ``os._exit`` (no flush, no
 commit, like SIGKILL) the 37th time the lifecycle agent has written a state and not yet sent its
-facts. Points: ``intake:routed``, ``intake:sent``, ``lifecycle:state``, ``lifecycle:facts``.
-Unset (production), ``reach`` is a no-op.
+facts. Points: ``intake:routed``, ``intake:sent``, ``lifecycle:state``, ``lifecycle:facts`` (the
+worker's steps), ``close:samples``, ``close:appraisals`` (the period close, after each write
+before its commit marker). Unset (production), ``reach`` is a no-op.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-POINTS = ("intake:routed", "intake:sent", "lifecycle:state", "lifecycle:facts")
+POINTS = ("intake:routed", "intake:sent", "lifecycle:state", "lifecycle:facts",
+          "close:samples", "close:appraisals")
 EXIT_CODE = 137
 
 

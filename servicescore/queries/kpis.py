@@ -13,27 +13,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import get_args
 
 from schemas.events import AssessorRole
 from schemas.kpis import COUNTS, DIMENSIONS, FIELDS, PRIORITIES, TARGETS, VIEWS
 from servicescore.storage.clickhouse import Storage
 
-_WINDOW = ("at >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC') "
-           "AND at < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')")
+WINDOW = ("at >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC') "
+          "AND at < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')")
 _CLOCKS = ("calendar", "business")
 _ROLES: tuple[str, ...] = get_args(AssessorRole)
-
-
-@dataclass(frozen=True)
-class KpiOptions:
-    """No longer read: the targets, clock and weights are ClickHouse's (``sync_targets``). Kept
-    so that callers built against the old signature run until they stop passing it."""
-    frt_targets_s: dict[str, float] = field(default_factory=dict)
-    onsite_targets_s: dict[str, float] = field(default_factory=dict)
-    sla_clock: str = "calendar"
-    review_weights: dict[str, float] | None = None
 
 
 def sync_targets(storage: Storage, frt_targets_s: Mapping[str, float],
@@ -107,21 +96,27 @@ _FROM: dict[str, str] = {
 }
 
 
-def _sql(family: str, group: str, where: list[str]) -> str:
+def sample_source(family: str) -> str:
+    """The live samples of a family (its view; assessments with their review weight)."""
+    return _FROM[family]
+
+
+def _sql(family: str, group: str, where: list[str], source=sample_source) -> str:
     by = "grp, dimension, assessor_role" if family == "assessments" else "grp"
-    return (f"SELECT {group} AS grp, {_AGGREGATES[family]} FROM {_FROM[family]} "
-            f"WHERE {' AND '.join([_WINDOW, *where])} GROUP BY {by}")
+    return (f"SELECT {group} AS grp, {_AGGREGATES[family]} FROM {source(family)} "
+            f"WHERE {' AND '.join([WINDOW, *where])} GROUP BY {by}")
 
 
 def empty_kpis() -> dict:
     return {f: (0 if f in COUNTS or f.endswith("_count") else None) for f in FIELDS}
 
 
-def compute(storage: Storage, from_ms: int, to_ms: int, opts: KpiOptions | None = None,
-            group: str = "engineer", engineer: str | None = None,
-            team: str | None = None) -> list[dict]:
+def compute(storage: Storage, from_ms: int, to_ms: int, group: str = "engineer",
+            engineer: str | None = None, team: str | None = None,
+            source=sample_source) -> list[dict]:
     """KPI objects for the window, one per engineer (or team) with any sample, sorted by id.
-    ``opts`` is ignored (see KpiOptions)."""
+    ``source`` gives each family's samples (the live views; the period close passes its frozen
+    copy)."""
     params = {"from_ms": from_ms, "to_ms": to_ms, "engineer": engineer or "", "team": team or ""}
     results: dict[str | None, dict] = {}
     assessments: dict[str | None, list[dict]] = {}
@@ -132,7 +127,7 @@ def compute(storage: Storage, from_ms: int, to_ms: int, opts: KpiOptions | None 
         where.append("team_id = {team:String}")
     grp = "engineer_id" if group == "engineer" else "team_id"
     for family in _AGGREGATES:
-        for row in storage.rows(_sql(family, grp, where), params):
+        for row in storage.rows(_sql(family, grp, where, source), params):
             key = row.pop("grp")
             if "nps_score" in row:
                 row["nps"] = row.pop("nps_score")
