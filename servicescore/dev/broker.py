@@ -10,104 +10,40 @@ Everything of one broker lives in its *home* folder::
     home/logs/stdout.log     the JVM's stdout and stderr (JVM start-up errors land here)
     home/kafka.pid           the pid (and process group) of the running broker
 
-No settings are read from the environment: the caller passes every value in.
+No settings are read from the environment: the caller passes every value in. This module is the
+process control (start, stop, status, waiting, explaining a failed start); servicescore.dev.kafka
+holds the broker's files and fetches its jars (``jars``), fills in its configuration (``config``)
+and reads its logs (``logs``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import contextlib
 import fcntl
 import os
-import re
-import shutil
 import signal
 import socket
-import string
 import subprocess
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from servicescore.core.errors import BrokerError
 from servicescore.dev.kafka import POM
+from servicescore.dev.kafka.config import (
+    advertised_port,
+    cluster_id,
+    initial_heap,
+    jvm_base,
+    server_properties,
+)
+from servicescore.dev.kafka.jars import ensure_jars, require_tool
+from servicescore.dev.kafka.logs import first_error, last_line, read_from
 
 HOST = "127.0.0.1"
-KAFKA_JAR_GLOB = "kafka_2.13-*.jar"
-MAVEN_TIMEOUT_S = 1800
 FORMAT_TIMEOUT_S = 120
-JVM_FLAGS = (
-    "-XX:+UseSerialGC",  # one small heap, few GC threads
-    "-XX:TieredStopAtLevel=1",  # C1 only: faster start-up, plenty for a test broker
-    "-Djava.awt.headless=true",
-)
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_ADVERTISED_PORT = re.compile(r"^advertised\.listeners=PLAINTEXT://[^:]+:(\d+)", re.M)
-_LOG_ENTRY = re.compile(r"^\[[^\]]+\] (ERROR|FATAL) (.*?)(?: \([\w.$]+\))?$")
-
-
-# --------------------------------------------------------------------------- jars
-
-
-def ensure_jars(lib_dir: Path, pom: Path) -> None:
-    """Fetch the broker's class path into ``lib_dir`` with Maven unless it is there already."""
-    if _has_kafka_jar(lib_dir):
-        return
-    mvn = _require_tool("mvn", "Maven is needed to fetch the Kafka broker")
-    _require_tool("java", "Java 17+ is needed to run the Kafka broker")
-    if not pom.is_file():
-        raise BrokerError(f"cannot fetch the Kafka broker: {pom} does not exist")
-    lib_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=lib_dir.parent, prefix=".kafka-fetch-") as tmp:
-        _run_maven(mvn, pom, Path(tmp))
-        _move_jars(Path(tmp), lib_dir)
-
-
-def _has_kafka_jar(lib_dir: Path) -> bool:
-    return lib_dir.is_dir() and any(lib_dir.glob(KAFKA_JAR_GLOB))
-
-
-def _require_tool(name: str, why: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise BrokerError(f"{why}, but `{name}` is not on PATH")
-    return found
-
-
-def _run_maven(mvn: str, pom: Path, out_dir: Path) -> None:
-    cmd = [mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(pom),
-           "dependency:copy-dependencies", "-DincludeScope=runtime",
-           f"-DoutputDirectory={out_dir}"]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise BrokerError(
-            f"fetching the Kafka broker with Maven timed out after {MAVEN_TIMEOUT_S} s") from None
-    if done.returncode != 0 or not any(out_dir.glob(KAFKA_JAR_GLOB)):
-        reason = _maven_reason(done.stdout + "\n" + done.stderr)
-        raise BrokerError(f"fetching the Kafka broker with Maven failed: {reason}")
-
-
-def _maven_reason(output: str) -> str:
-    lines = [_ANSI.sub("", ln).strip() for ln in output.splitlines()]
-    lines = [ln for ln in lines if ln]
-    errors = [ln.removeprefix("[ERROR]").strip() for ln in lines if ln.startswith("[ERROR]")]
-    errors = [ln for ln in errors if ln]
-    if errors:
-        return errors[0].removesuffix("-> [Help 1]").strip()
-    return lines[-1] if lines else "no output (is the pom valid?)"
-
-
-def _move_jars(src: Path, lib_dir: Path) -> None:
-    """Move the fetched jars in, the kafka jar last: its presence marks a complete class path."""
-    lib_dir.mkdir(parents=True, exist_ok=True)
-    jars = sorted(src.glob("*.jar"), key=lambda p: p.match(KAFKA_JAR_GLOB))
-    for jar in jars:
-        os.replace(jar, lib_dir / jar.name)
 
 
 # --------------------------------------------------------------------------- ports
@@ -192,40 +128,6 @@ async def _metadata_ok(bootstrap: str, timeout_s: float) -> bool:
             await admin.close()
 
 
-# --------------------------------------------------------------------------- logs
-
-
-def _read_from(path: Path, offset: int) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(offset)
-            return fh.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
-
-
-def _first_error(text: str) -> str | None:
-    """The first ERROR/FATAL entry of a Kafka log, with the exception line that follows it."""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        match = _LOG_ENTRY.match(line)
-        if not match:
-            continue
-        message = match.group(2).strip()
-        after = lines[i + 1].strip() if i + 1 < len(lines) else ""
-        if after and not after.startswith("[") and not after.startswith("at "):
-            message = f"{message}: {after}"
-        return message
-    return None
-
-
-def _last_line(text: str) -> str | None:
-    noise = ("Unable to register Log4j shutdown hook",)
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    lines = [ln for ln in lines if not any(n in ln for n in noise)]
-    return lines[-1] if lines else None
-
-
 # --------------------------------------------------------------------------- the broker
 
 
@@ -242,7 +144,7 @@ class LocalKafka:
         if self.controller_port == port:
             raise BrokerError(f"the Kafka broker and controller ports must differ (both {port})")
         self.heap = heap
-        self._initial_heap = _initial_heap(heap)  # validates the heap size early
+        self._initial_heap = initial_heap(heap)  # validates the heap size early
         self.bootstrap = f"{HOST}:{port}"
         self._proc: subprocess.Popen | None = None
         self._log_offsets = (0, 0)  # where this start's part of the logs begins
@@ -315,10 +217,10 @@ class LocalKafka:
 
     def _check_same_port(self) -> None:
         """A broker of this home already runs: it must be the one on our port."""
-        found = _ADVERTISED_PORT.search(self._config_text())
-        if found and int(found.group(1)) != self.port:
+        running_on = advertised_port(self._config_text())
+        if running_on is not None and running_on != self.port:
             raise BrokerError(f"the Kafka broker in {self.home} already runs on port "
-                              f"{found.group(1)}, not {self.port}; stop it first")
+                              f"{running_on}, not {self.port}; stop it first")
 
     def _config_text(self) -> str:
         try:
@@ -329,7 +231,7 @@ class LocalKafka:
     def _launch(self) -> int:
         self._check_ports_free()
         ensure_jars(self.lib_dir, self.pom)
-        java = _require_tool("java", "Java 17+ is needed to run the Kafka broker")
+        java = require_tool("java", "Java 17+ is needed to run the Kafka broker")
         self._write_config()
         self._format_storage(java)
         return self._spawn(java)
@@ -341,15 +243,11 @@ class LocalKafka:
                                   "in use (another broker running? choose another port)")
 
     def _write_config(self) -> None:
-        template = self.pom.parent / "server.properties.template"
-        text = string.Template(template.read_text(encoding="utf-8")).substitute(
-            port=self.port, controller_port=self.controller_port, data_dir=self.data_dir)
+        text = server_properties(self.pom, self.port, self.controller_port, self.data_dir)
         self.config_file.write_text(text, encoding="utf-8")
 
     def _jvm_base(self, java: str) -> list[str]:
-        log4j = self.pom.parent / "log4j2.xml"
-        return [java, *JVM_FLAGS, f"-Dlog4j2.configurationFile={log4j}",
-                f"-Dkafka.logs.dir={self.logs_dir}", "-cp", str(self.lib_dir / "*")]
+        return jvm_base(java, self.pom, self.logs_dir, self.lib_dir)
 
     def _format_storage(self, java: str) -> None:
         if (self.data_dir / "meta.properties").exists():
@@ -357,13 +255,13 @@ class LocalKafka:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         cmd = [*self._jvm_base(java), "-Xmx256m", "kafka.tools.StorageTool", "format",
-               "-t", _cluster_id(), "-c", str(self.config_file)]
+               "-t", cluster_id(), "-c", str(self.config_file)]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise BrokerError(f"formatting Kafka storage in {self.data_dir} timed out") from None
         if done.returncode != 0:
-            reason = _last_line(done.stdout + "\n" + done.stderr) or f"exit code {done.returncode}"
+            reason = last_line(done.stdout + "\n" + done.stderr) or f"exit code {done.returncode}"
             raise BrokerError(f"formatting Kafka storage in {self.data_dir} failed: {reason}")
 
     def _spawn(self, java: str) -> int:
@@ -433,35 +331,16 @@ class LocalKafka:
     def _failure(self) -> str:
         """``<log file>: <its most telling line>`` for what this start wrote to the logs."""
         log_off, out_off = self._log_offsets
-        log_text = _read_from(self.log_file, log_off)
-        out_text = _read_from(self.stdout_file, out_off)
-        if error := _first_error(log_text):
+        log_text = read_from(self.log_file, log_off)
+        out_text = read_from(self.stdout_file, out_off)
+        if error := first_error(log_text):
             return f"{self.log_file}: {error}"
-        if line := _last_line(out_text):  # the JVM itself failed (heap, class path, ...)
+        if line := last_line(out_text):  # the JVM itself failed (heap, class path, ...)
             return f"{self.stdout_file}: {line}"
-        return f"{self.log_file}: {_last_line(log_text) or 'nothing logged'}"
+        return f"{self.log_file}: {last_line(log_text) or 'nothing logged'}"
 
 
 def _other_free_port(port: int) -> int:
     while (candidate := free_port()) == port:
         pass
     return candidate
-
-
-def _cluster_id() -> str:
-    """A new cluster id as ``StorageTool random-uuid`` makes it (base64url UUID, no padding),
-    without starting a JVM for it."""
-    while True:
-        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        if not cid.startswith("-"):
-            return cid
-
-
-def _initial_heap(heap: str) -> str:
-    """-Xms: 256m, or the whole heap when that is smaller."""
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    match = re.fullmatch(r"(\d+)([kmgKMG]?)", heap.strip())
-    if not match:
-        raise BrokerError(f"invalid Kafka heap size {heap!r} (use e.g. 512m or 1g)")
-    size = int(match.group(1)) * units.get(match.group(2).lower(), 1)
-    return heap if size < 256 << 20 else "256m"
