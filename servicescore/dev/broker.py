@@ -12,19 +12,16 @@ Everything of one broker lives in its *home* folder::
 
 No settings are read from the environment: the caller passes every value in. This module is the
 process control (start, stop, status, waiting, explaining a failed start); servicescore.dev.kafka
-holds the broker's files and fetches its jars (``jars``), fills in its configuration (``config``)
-and reads its logs (``logs``).
+holds the broker's files and fetches its jars (``jars``), fills in its configuration (``config``),
+reads its logs (``logs``) and probes ports and processes (``probes``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import fcntl
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -41,94 +38,16 @@ from servicescore.dev.kafka.config import (
 )
 from servicescore.dev.kafka.jars import ensure_jars, require_tool
 from servicescore.dev.kafka.logs import first_error, last_line, read_from
+from servicescore.dev.kafka.probes import (
+    HOST,
+    answers_metadata,
+    broker_alive,
+    free_port,
+    port_open,
+    port_taken,
+)
 
-HOST = "127.0.0.1"
 FORMAT_TIMEOUT_S = 120
-
-
-# --------------------------------------------------------------------------- ports
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def _port_open(port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _port_taken(port: int) -> bool:
-    """Whether binding ``port`` fails (someone listens on it or holds it bound)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT leftovers
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return True
-    return False
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs a Kafka broker (not a zombie, not a recycled pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    proc = Path(f"/proc/{pid}")
-    try:
-        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        cmdline = (proc / "cmdline").read_bytes()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()  # no procfs: trust the signal check
-    if state in ("Z", "X"):
-        return False
-    return not cmdline or b"kafka.Kafka" in cmdline  # no cmdline: still exiting (files held)
-
-
-def _kill_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def _run_async(make_coro) -> object:
-    """Run ``make_coro()`` to completion, also when called from inside a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make_coro())
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(make_coro())).result()
-
-
-async def _metadata_ok(bootstrap: str, timeout_s: float) -> bool:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    timeout_ms = max(1000, int(timeout_s * 1000))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
-    try:
-        await asyncio.wait_for(admin.start(), timeout_s)
-        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
-        return bool(cluster.get("brokers"))
-    except Exception:  # noqa: BLE001 - not ready yet, the caller retries
-        return False
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.close()
-
-
-# --------------------------------------------------------------------------- the broker
 
 
 class LocalKafka:
@@ -204,7 +123,7 @@ class LocalKafka:
     def status(self) -> dict:
         """``running`` means the process is alive and its port accepts connections."""
         pid = self._running_pid()
-        return {"running": pid is not None and _port_open(self.port), "pid": pid,
+        return {"running": pid is not None and port_open(self.port), "pid": pid,
                 "bootstrap": self.bootstrap, "log": str(self.log_file), "home": str(self.home)}
 
     # -- starting
@@ -238,7 +157,7 @@ class LocalKafka:
 
     def _check_ports_free(self) -> None:
         for name, port in (("broker", self.port), ("controller", self.controller_port)):
-            if _port_taken(port):
+            if port_taken(port):
                 raise BrokerError(f"cannot start Kafka: {name} port {HOST}:{port} is already "
                                   "in use (another broker running? choose another port)")
 
@@ -282,7 +201,7 @@ class LocalKafka:
     def _wait_ready(self, pid: int, deadline: float, stop_on_timeout: bool) -> None:
         while True:
             self._check_alive(pid)
-            if _port_open(self.port) and self._answers_metadata(deadline):
+            if port_open(self.port) and self._answers_metadata(deadline):
                 return
             if time.monotonic() >= deadline:
                 if stop_on_timeout:
@@ -293,14 +212,14 @@ class LocalKafka:
 
     def _answers_metadata(self, deadline: float) -> bool:
         wait_s = min(2.0, max(deadline - time.monotonic(), 0.5))
-        return bool(_run_async(lambda: _metadata_ok(self.bootstrap, wait_s)))
+        return answers_metadata(self.bootstrap, wait_s)
 
     def _check_alive(self, pid: int) -> None:
         if self._proc is not None and self._proc.pid == pid:
             code = self._proc.poll()
             alive = code is None
         else:
-            code, alive = None, _pid_alive(pid)
+            code, alive = None, broker_alive(pid)
         if not alive:
             self.pid_file.unlink(missing_ok=True)
             self._proc = None
@@ -313,7 +232,7 @@ class LocalKafka:
             if self._proc is not None and self._proc.pid == pid:
                 if self._proc.poll() is not None:
                     return True
-            elif not _pid_alive(pid):
+            elif not broker_alive(pid):
                 return True
             time.sleep(0.05)
         return False
@@ -325,7 +244,7 @@ class LocalKafka:
             return None
         if self._proc is not None and self._proc.pid == pid:
             return pid if self._proc.poll() is None else None
-        return pid if _pid_alive(pid) else None
+        return pid if broker_alive(pid) else None
 
     # -- explaining failures
     def _failure(self) -> str:
@@ -338,6 +257,11 @@ class LocalKafka:
         if line := last_line(out_text):  # the JVM itself failed (heap, class path, ...)
             return f"{self.stdout_file}: {line}"
         return f"{self.log_file}: {last_line(log_text) or 'nothing logged'}"
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
 
 
 def _other_free_port(port: int) -> int:
