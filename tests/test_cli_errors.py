@@ -190,6 +190,8 @@ def test_output_into_a_closed_pipe_exits_quietly(tmp_path):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SERVICESCORE_")}
     environ.update(SERVICESCORE_DATA_DIR=str(tmp_path / "data"),
                    SERVICESCORE_KAFKA_BOOTSTRAP="127.0.0.1:1")
+    subprocess.run([sys.executable, "-m", "servicescore.cli", "migrate"], cwd=ROOT, env=environ,
+                   check=True, capture_output=True, timeout=120)
     try:
         done = subprocess.run([sys.executable, "-m", "servicescore.cli", "tickets", "--period",
                                "2026-11"], cwd=ROOT, env=environ, stdout=writer,

@@ -228,3 +228,34 @@ def test_a_crash_point_in_the_close_stops_before_the_marker(closed_month, monkey
         close_period(closed_month, "2026-11", default_scheme(), AFTER_GRACE,
                      faults=Faults.parse("close:appraisals:1"))
     assert exits and current_close(closed_month, "2026-11") is None
+
+
+def test_a_close_killed_mid_way_leaves_nothing_and_the_next_one_closes(tmp_path, month):
+    """A real process stopped dead after its appraisals are written, before the marker."""
+    import os
+    import subprocess
+    import sys
+
+    facts, people = month
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICESCORE_")}
+    env.update(SERVICESCORE_DATA_DIR=str(tmp_path / "data"), SERVICESCORE_TIMEZONE=TZ)
+
+    def cli(*args, **extra):
+        return subprocess.run([sys.executable, "-m", "servicescore.cli", *args],
+                              env={**env, **extra}, capture_output=True, text=True, timeout=300)
+
+    from servicescore.app.service import open_storage
+    from servicescore.core.settings import load_settings
+
+    storage = open_storage(load_settings(data_dir=tmp_path / "data"), migrate=True)
+    store(storage, facts)
+    roster.store(storage, people)
+    storage.close()
+    killed = cli("close", "--period", "2026-11", "--early",
+                 SERVICESCORE_CRASH_AT="close:appraisals:1")
+    assert killed.returncode == 137, killed.stderr
+    nothing = cli("appraisals", "--period", "2026-11")
+    assert nothing.returncode == 1 and "is not closed" in nothing.stderr
+    assert cli("close", "--period", "2026-11", "--early").returncode == 0
+    rows = cli("appraisals", "--period", "2026-11", "--all", "--format", "json")
+    assert len(orjson.loads(rows.stdout)) == 9  # the killed close left no row anyone reads

@@ -21,7 +21,8 @@ TOKEN = "operations-token"
 YEAR = (parse_instant("2026", TZ), parse_instant("2027", TZ))
 # One call per read operation (replay changes things: it is covered by tests/test_service.py).
 CALLS = {"kpis": YEAR, "tickets": YEAR, "backlog": (), "held": (5,), "held_summary": (),
-         "check": (), "dead_letters": (5,)}
+         "check": (), "dead_letters": (5,), "appraisals": ("2026-06", True),
+         "adjustments": ("2026-06",), "score": ("2026-06",)}
 
 
 def test_every_operation_is_a_local_reader_method_with_those_parameters():
@@ -59,3 +60,31 @@ def _without_ages(value):
     if isinstance(value, list):
         return [_without_ages(v) for v in value]
     return {k: v for k, v in value.items() if not k.endswith("age_s")}
+
+
+def test_a_period_is_closed_through_the_api_with_the_token_only(one_resolution, settings):  # noqa: F811
+    from servicescore.core.errors import ServicescoreError
+
+    local = LocalReader(one_resolution, settings)
+
+    async def close_remotely() -> tuple[str, dict]:
+        sock = bind_api(load_settings(api=f"127.0.0.1:{free_port()}"))
+        runner = await api.serve(api.create_api(local, Metrics(), TZ, TOKEN), sock)
+        base = f"127.0.0.1:{sock.getsockname()[1]}"
+        try:
+            try:
+                await asyncio.to_thread(HttpReader(base, "guess").close, "2026-06", True)
+                refused = ""
+            except ServicescoreError as exc:
+                refused = str(exc)
+            done = await asyncio.to_thread(HttpReader(base, TOKEN).close, "2026-06", True)
+            return refused, done
+        finally:
+            await runner.cleanup()
+
+    refused, done = asyncio.run(close_remotely())
+    assert refused.endswith("answered 401: missing or wrong bearer token")
+    assert done["period"] == "2026-06" and done["engineers"] == 1
+    (row,) = local.appraisals("2026-06")
+    assert (row["engineer_id"], row["close_id"], row["status"]) == ("E-1", done["close_id"],
+                                                                    "frozen")

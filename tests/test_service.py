@@ -80,6 +80,19 @@ def test_commands_read_through_the_running_service(pipeline_factory, tmp_path):
     sink_group = p.settings.app_id + "-sink"
     assert f'servicescore_consumer_lag{{group="{sink_group}",' in metrics
 
+    # The period close, through the running service: the token decides, the rows are frozen.
+    refused = p.cli("close", "--period", "2026-11", "--early", check=False,
+                    env_extra={"SERVICESCORE_API_TOKEN": "guess"})
+    assert refused.returncode == 1 and "401" in refused.stderr
+    closed = p.cli("close", "--period", "2026-11", "--early").stdout
+    assert closed.startswith("closed 2026-11: 6 engineer(s) frozen")
+    again = p.cli("close", "--period", "2026-11", "--early", check=False)
+    assert again.returncode == 1 and "already closed" in again.stderr
+    frozen = p.json("appraisals", "--period", "2026-11")
+    assert sorted(r["engineer_id"] for r in frozen) == sorted(e.engineer_id for e in sim.roster)
+    assert {r["status"] for r in frozen} == {"frozen"}
+    assert all(not a["changed"] for a in p.json("adjustments", "--period", "2026-11"))
+
 
 @pytest.fixture
 def own_topics(kafka_bootstrap, tmp_path):

@@ -30,6 +30,7 @@ http_log = logging.getLogger("servicescore.api.http")
 ROLLING = {"24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
 MAX_LIMIT = 10_000
 MAX_TEXT = 128  # ids follow the events' id rule (1..128 characters)
+MAX_BODY = 256 * 1024  # a scheme file is a few KiB
 WINDOW_FORMS = {"from/to/period": ("from", "to", "period"),
                 "window=24h|7d|30d": ("window",), "from_ms/to_ms": ("from_ms", "to_ms")}
 WINDOW = tuple(name for names in WINDOW_FORMS.values() for name in names)
@@ -83,8 +84,8 @@ def answer(reader: Reader, name: str, guard: Guard, timezone: str):
     """The route of one operation (servicescore/app/operations.py): its access checked, its
     parameters parsed and bounded, the reader's answer as JSON."""
     operation = OPERATIONS[name]
-    allowed = [p for p in operation.params if p not in ("from_ms", "to_ms")]
-    allowed += WINDOW if operation.windowed else ()
+    named = [p for p in operation.params if p not in ("from_ms", "to_ms", operation.body)]
+    allowed = named + list(WINDOW if operation.windowed else ())
 
     async def view(request: web.Request) -> web.Response:
         if operation.access == "mutate":
@@ -92,7 +93,9 @@ def answer(reader: Reader, name: str, guard: Guard, timezone: str):
         elif operation.access == "customer":
             guard.read(request)
         q = query(request, *allowed)
-        args = {p: PARAMETERS[p](q) for p in operation.params if p not in ("from_ms", "to_ms")}
+        args = {p: PARAMETERS[p](q) for p in named}
+        if operation.body:
+            args[operation.body] = await body_text(request)
         if operation.windowed:
             args["from_ms"], args["to_ms"] = window(q, timezone)
         result = await asyncio.to_thread(getattr(reader, name), **args)
@@ -180,9 +183,42 @@ def limit(q: dict[str, str]) -> int:
     return integer(q, "limit", 1, MAX_LIMIT) if "limit" in q else 100
 
 
+def required(name: str):
+    def read(q: dict[str, str]) -> str:
+        if not q.get(name):
+            raise BadRequest(f"give {name}")
+        return q[name]
+    return read
+
+
+def flag(name: str):
+    def read(q: dict[str, str]) -> bool:
+        value = q.get(name, "false").lower()
+        if value not in ("true", "false", "1", "0"):
+            raise BadRequest(f"{name} must be true or false")
+        return value in ("true", "1")
+    return read
+
+
+async def body_text(request: web.Request) -> str | None:
+    """A request body of at most MAX_BODY bytes as text (a scheme file); None when empty."""
+    if request.content_length and request.content_length > MAX_BODY:
+        raise BadRequest(f"the body is larger than {MAX_BODY} bytes")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise BadRequest(f"the body is larger than {MAX_BODY} bytes")
+    try:
+        return raw.decode("utf-8") if raw else None
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not UTF-8 text") from None
+
+
 # How each parameter of an operation is read from the query (the window has its own forms).
 PARAMETERS = {"engineer": lambda q: q.get("engineer"), "team": lambda q: q.get("team"),
-              "topic": lambda q: q.get("topic"), "group": group, "limit": limit}
+              "topic": lambda q: q.get("topic"), "group": group, "limit": limit,
+              "period": required("period"), "early": flag("early"),
+              "with_superseded": flag("with_superseded"),
+              "supersede": lambda q: q.get("supersede")}
 
 
 @web.middleware

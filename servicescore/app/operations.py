@@ -14,11 +14,12 @@ from typing import Literal, Protocol
 class Operation:
     path: str
     params: tuple[str, ...]  # the reader method's arguments, also the query parameters
-    access: Literal["open", "customer", "mutate"] = "open"  # customer data, or a change
+    access: Literal["open", "customer", "mutate"] = "open"  # customer or staff data, a change
+    body: str | None = None  # the one parameter sent as the request's body (a scheme file)
 
     @property
     def method(self) -> str:
-        return "POST" if self.access == "mutate" else "GET"
+        return "POST" if self.access == "mutate" or self.body else "GET"
 
     @property
     def windowed(self) -> bool:
@@ -34,6 +35,12 @@ OPERATIONS: dict[str, Operation] = {
     "check": Operation("/check", ()),
     "dead_letters": Operation("/dlq", ("limit", "topic"), "customer"),
     "replay_dead_letters": Operation("/dlq/replay", ("limit", "topic"), "mutate"),
+    # The period close (appraisal.md): people's scores and bonuses are guarded like customer
+    # data; closing and superseding change what HR pays.
+    "close": Operation("/close", ("period", "early", "supersede"), "mutate"),
+    "appraisals": Operation("/appraisals", ("period", "with_superseded"), "customer"),
+    "adjustments": Operation("/adjustments", ("period",), "customer"),
+    "score": Operation("/score", ("period", "scheme"), "customer", body="scheme"),
 }
 
 
@@ -57,3 +64,11 @@ class Reader(Protocol):
     def dead_letters(self, limit: int = 100, topic: str | None = None) -> list[dict]: ...
 
     def replay_dead_letters(self, limit: int = 100, topic: str | None = None) -> int: ...
+
+    def close(self, period: str, early: bool = False, supersede: str | None = None) -> dict: ...
+
+    def appraisals(self, period: str, with_superseded: bool = False) -> list[dict]: ...
+
+    def adjustments(self, period: str) -> list[dict]: ...
+
+    def score(self, period: str, scheme: str | None = None) -> list[dict]: ...

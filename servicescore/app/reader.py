@@ -84,6 +84,43 @@ class LocalReader:
     def check(self) -> dict:
         return invariants.inconsistent_tickets(self.storage)
 
+    # ------------------------------------------------------------------ the period close
+
+    def close(self, period: str, early: bool = False, supersede: str | None = None) -> dict:
+        from appraisal.close import close_period
+        from servicescore.core.faults import Faults
+
+        done = close_period(self.storage, period, self.scheme(), int(time.time() * 1000),
+                            early=early, supersede=supersede,
+                            faults=Faults.parse(self.settings.crash_at))
+        return {"period": done.period, "close_id": done.close_id, "engineers": done.engineers,
+                "content_hash": done.content_hash, "supersedes": done.supersedes}
+
+    def appraisals(self, period: str, with_superseded: bool = False) -> list[dict]:
+        from appraisal.results import appraisals
+
+        return appraisals(self.storage, period, self.scheme().timezone, with_superseded)
+
+    def adjustments(self, period: str) -> list[dict]:
+        from appraisal.results import adjustments
+
+        return adjustments(self.storage, period)
+
+    def score(self, period: str, scheme: str | None = None) -> list[dict]:
+        """What-if: the period scored with ``scheme`` (a scheme file's text; the configured
+        scheme when None). Freezes nothing."""
+        from appraisal.results import what_if
+        from appraisal.scheme import parse_scheme
+
+        chosen = parse_scheme(scheme, "the given scheme") if scheme is not None else self.scheme()
+        return what_if(self.storage, period, chosen)
+
+    def scheme(self):
+        """The scheme in force: SERVICESCORE_SCHEME, else the shipped default."""
+        from appraisal.scheme import default_scheme, load_scheme
+
+        return load_scheme(self.settings.scheme) if self.settings.scheme else default_scheme()
+
 
 class HttpReader:
     """The same questions, asked of a running service (``servicescore run``)."""
@@ -92,9 +129,11 @@ class HttpReader:
         self.base = api if api.startswith("http") else f"http://{api}"
         self.token = token
 
-    def _call(self, method: str, path: str, **params):
-        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-        request = urllib.request.Request(f"{self.base}{path}?{query}", method=method)
+    def _call(self, method: str, path: str, body: str | None = None, **params):
+        query = urllib.parse.urlencode({k: _query_value(v) for k, v in params.items()
+                                        if v is not None and v is not False})
+        request = urllib.request.Request(f"{self.base}{path}?{query}", method=method,
+                                         data=body.encode() if body is not None else None)
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
@@ -127,5 +166,10 @@ class HttpReader:
 
         def ask(*args, **kwargs):
             params = {**dict(zip(operation.params, args, strict=False)), **kwargs}
-            return self._call(operation.method, operation.path, **params)
+            body = params.pop(operation.body, None) if operation.body else None
+            return self._call(operation.method, operation.path, body, **params)
         return ask
+
+
+def _query_value(value) -> str:
+    return "true" if value is True else str(value)

@@ -53,10 +53,9 @@ def cmd_topics(settings: Settings, args) -> int:
 
 
 def cmd_migrate(settings: Settings, args) -> int:
-    from servicescore.app.service import open_storage
+    from servicescore.app.service import migrate_storage, open_storage
 
-    storage = open_storage(settings, migrate=False)
-    applied = storage.migrate()
+    applied = migrate_storage(open_storage(settings), settings)
     print(f"applied {', '.join(applied)}" if applied else "schema is up to date")
     return 0
 

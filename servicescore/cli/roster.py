@@ -22,7 +22,7 @@ def cmd_roster(settings: Settings, args) -> int:
     try:
         from servicescore.app.service import open_storage
 
-        roster.store(open_storage(settings), rows)
+        roster.store(open_storage(settings, migrate=True), rows)  # a write may migrate
         where = "ClickHouse"
     except StorageLocked:
         # The running service holds the storage: its sink stores what the topic carries.
