@@ -105,16 +105,14 @@ class Pipeline:
             return sum([await lag(self.settings, group, topics) for group, topics in wanted])
         return asyncio.run(total())
 
-    def wait_mid_stream(self, part: str, timeout: float = 120) -> None:
-        """Until ``part`` has committed some of its input while the pipeline still has work: the
-        moment to crash it."""
+    def wait_committed(self, part: str, timeout: float = 300) -> None:
+        """Until ``part``'s consumer group has committed some of its input (however fast the
+        pipeline, it then has made progress it must not lose or count twice)."""
         group, topics = self.groups()[part]
         deadline = time.monotonic() + timeout
-        while True:
-            committed, _ = asyncio.run(progress(self.settings, group, topics))
-            if committed > 0:
-                assert self.lag() > 0, f"the pipeline finished before {part} could be crashed"
-                return
+        while asyncio.run(progress(self.settings, group, topics))[0] == 0:
+            process = self.processes.get(part)
+            assert process is None or process.poll() is None, f"{part} exited: {self.tail(part)}"
             assert time.monotonic() < deadline, f"{part} made no progress: {self.tail(part)}"
             time.sleep(0.2)
 
