@@ -41,6 +41,7 @@ OPERATIONS: dict[str, Operation] = {
     "appraisals": Operation("/appraisals", ("period", "with_superseded"), "customer"),
     "adjustments": Operation("/adjustments", ("period",), "customer"),
     "score": Operation("/score", ("period", "scheme"), "customer", body="scheme"),
+    "assess_import": Operation("/assessments", ("csv",), "mutate", body="csv"),
 }
 
 
@@ -72,3 +73,5 @@ class Reader(Protocol):
     def adjustments(self, period: str) -> list[dict]: ...
 
     def score(self, period: str, scheme: str | None = None) -> list[dict]: ...
+
+    def assess_import(self, csv: str) -> dict: ...

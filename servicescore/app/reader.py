@@ -115,11 +115,25 @@ class LocalReader:
         chosen = parse_scheme(scheme, "the given scheme") if scheme is not None else self.scheme()
         return what_if(self.storage, period, chosen)
 
+    def assess_import(self, csv: str) -> dict:
+        return publish_assessments(self.settings, csv or "", "the assessments file")
+
     def scheme(self):
         """The scheme in force: SERVICESCORE_SCHEME, else the shipped default."""
         from appraisal.scheme import default_scheme, load_scheme
 
         return load_scheme(self.settings.scheme) if self.settings.scheme else default_scheme()
+
+
+def publish_assessments(settings: Settings, text: str, source: str) -> dict:
+    """People's assessments (a CSV file's text) published as assessment-recorded events: the
+    whole file or nothing. Needs Kafka only, never the storage."""
+    from appraisal.assessments import read_assessments
+    from servicescore.kafka import publish, topics
+
+    events = read_assessments(text, source, int(time.time() * 1000))
+    sent = topics.run(publish.publish(settings, [("assessment-recorded", e) for e in events]))
+    return {"published": sent}
 
 
 class HttpReader:

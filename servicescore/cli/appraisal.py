@@ -42,6 +42,26 @@ def register(sub) -> None:
     what_if.add_argument("--format", choices=FORMATS, default="table")
     what_if.set_defaults(handler=cmd_score)
 
+    assess = sub.add_parser("assess", help="people's assessments (compliance audits, 360 ...)")
+    assess.add_argument("action", choices=("import",))
+    assess.add_argument("file", type=Path, help="CSV: engineer_id,dimension,score,"
+                                                "assessor_role,assessor_id,period,comment")
+    assess.set_defaults(handler=cmd_assess)
+
+
+def cmd_assess(settings: Settings, args) -> int:
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ServicescoreError(f"cannot read {args.file}: "
+                                f"{getattr(exc, 'strerror', None) or exc}") from None
+    from servicescore.app.reader import publish_assessments
+
+    # Straight to Kafka: the storage is not needed, whoever holds it.
+    done = publish_assessments(settings, text, str(args.file))
+    print(f"published {done['published']} assessment(s) from {args.file}")
+    return 0
+
 
 def cmd_close(settings: Settings, args) -> int:
     done = reader_for(settings).close(args.period, args.early, args.supersede)
