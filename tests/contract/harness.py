@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -64,6 +63,7 @@ class Product:
         self.dead_letters: list[dict] = []
         self.states: dict[str, bytes] = {}  # ticket_id -> encoded state, as in the Faust table
         self.recent: dict[str, Derived] = {}  # the agent's cache of each ticket's last step
+        self.retired = False
         kpis.sync_targets(storage, config.frt_targets_s, config.aht_targets_s,
                           config.onsite_targets_s, config.sla_clock, config.review_weights)
         if self.roster:
@@ -71,7 +71,12 @@ class Product:
                 {"engineer_id": e, "name": e, "role": "field_engineer", "team_id": team,
                  "active": True} for e, team in self.roster.items()])
 
+    def retire(self) -> None:
+        """Another product now owns the database: reading this one would read that one's."""
+        self.retired = True
+
     def send(self, records: Iterable[tuple[str, object]]) -> Product:
+        assert not self.retired, "a later product() call emptied this product's database"
         facts = []
         for topic, value in records:
             offset = len(self.records)
@@ -111,6 +116,7 @@ class Product:
     def kpis(self, window=EVER, group: str = "engineer") -> dict:
         """The product's KPIs per engineer (or team), after checking them equal to the oracle's
         on every field the oracle returns."""
+        assert not self.retired, "a later product() call emptied this product's database"
         key = "engineer_id" if group == "engineer" else "team_id"
         got = {row[key]: row for row in kpis.compute(self.storage, *window, group=group)}
         want = oracle.compute_kpis(self.records, *window, self.config, roster=self.roster,
@@ -125,6 +131,7 @@ class Product:
 
     def drilldown(self, window=EVER, engineer: str | None = None) -> list[dict]:
         """The drill-down rows, after checking them equal to the oracle's reading."""
+        assert not self.retired, "a later product() call emptied this product's database"
         got = drilldown.resolutions(self.storage, *window, engineer=engineer)
         want = [row for row in expected_drilldown(self.records, self.config, self.roster)
                 if window[0] <= row["resolved_at"] < window[1]
@@ -140,6 +147,7 @@ class Product:
 
     def backlog(self, now_ms: int) -> dict:
         """Open tickets per owner, after checking them equal to the oracle's tickets."""
+        assert not self.retired, "a later product() call emptied this product's database"
         got = {r["engineer_id"]: r for r in live.backlog(self.storage, now_ms)}
         want = expected_backlog(self.records, self.config, self.roster, now_ms)
         assert {e: {k: row[k] for k in BACKLOG} for e, row in got.items()} == want
@@ -239,9 +247,3 @@ def open_since(t) -> int | None:
         elif event.topic == oracle.REOPENED and since is None:
             since = event.t
     return since
-
-
-def fresh_storage(dsn: str) -> Storage:
-    store = Storage(dsn, f"contract_{uuid.uuid4().hex[:12]}")
-    store.migrate()
-    return store
