@@ -18,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -84,6 +85,20 @@ def close_period(storage: Storage, period_name: str, scheme: Scheme, now_ms: int
                     "content_hash", "engineers", "supersedes", "reason"])
     return Closed(period.name, close_id, len(cards), content, now_ms,
                   current["close_id"] if current else None)
+
+
+def close_due(storage: Storage, scheme: Scheme, now_ms: int) -> Closed | None:
+    """What ``run`` does by itself: close the previous month once its grace has passed, if it
+    has any KPI sample and is not closed yet. None when there is nothing to do."""
+    now = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(scheme.timezone))
+    month = parse_period(f"{now:%Y-%m}", scheme.timezone).previous()
+    period = parse_period(month, scheme.timezone)
+    due = now >= period.end + timedelta(days=scheme.grace_days)
+    if not due or current_close(storage, month) is not None:
+        return None
+    if not kpis.compute(storage, period.start_ms, period.end_ms):
+        return None  # nothing happened that month (before servicescore was in use)
+    return close_period(storage, month, scheme, now_ms)
 
 
 def _check_allowed(period: Period, scheme: Scheme, now_ms: int, early: bool,

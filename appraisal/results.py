@@ -30,9 +30,13 @@ def appraisals(storage: Storage, period: str, timezone: str,
                with_superseded: bool = False) -> list[dict]:
     """The frozen results of ``period`` (its current close; earlier ones too on request), with
     the fields of appraisal.md."""
+    current = current_close(storage, period)
+    if current is None:
+        return []
+    # The current close only, by its id: two closes racing (two services) leave one current.
     sql = _APPRAISALS.replace("{only_current}",
-                              "" if with_superseded else "AND c.status = 'frozen'")
-    rows = storage.rows(sql, {"period": period})
+                              "" if with_superseded else "AND a.close_id = {close_id:String}")
+    rows = storage.rows(sql, {"period": period, "close_id": current["close_id"]})
     for row in rows:
         row["kpis"] = orjson.loads(row["kpis"])
         row["flags"] = list(row["flags"])

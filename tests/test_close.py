@@ -259,3 +259,41 @@ def test_a_close_killed_mid_way_leaves_nothing_and_the_next_one_closes(tmp_path,
     assert cli("close", "--period", "2026-11", "--early").returncode == 0
     rows = cli("appraisals", "--period", "2026-11", "--all", "--format", "json")
     assert len(orjson.loads(rows.stdout)) == 9  # the killed close left no row anyone reads
+
+
+def test_run_closes_the_previous_month_by_itself_once_its_grace_has_passed(closed_month):
+    from appraisal.close import close_due
+
+    scheme = default_scheme()
+    assert close_due(closed_month, scheme, parse_instant("2026-12-07T23:59", TZ)) is None
+    done = close_due(closed_month, scheme, parse_instant("2026-12-08T00:00", TZ))
+    assert done is not None and done.period == "2026-11" and done.engineers == 9
+    assert close_due(closed_month, scheme, parse_instant("2026-12-20", TZ)) is None  # once
+    assert close_due(closed_month, scheme, parse_instant("2026-11-20", TZ)) is None  # October:
+    # nothing happened that month, so there is nothing to freeze
+
+
+def test_the_service_watcher_closes_with_its_clock(closed_month, settings_for_close):
+    import asyncio
+
+    from servicescore.app.reader import LocalReader
+    from servicescore.app.service import watch_closes
+
+    reader = LocalReader(closed_month, settings_for_close)
+
+    async def one_round():
+        task = asyncio.create_task(watch_closes(reader, every_s=3600,
+                                                clock=lambda: parse_instant("2026-12-09", TZ)))
+        while current_close(closed_month, "2026-11") is None:
+            await asyncio.sleep(0.05)
+        task.cancel()
+
+    asyncio.run(asyncio.wait_for(one_round(), 60))
+    assert len(appraisals(closed_month, "2026-11", TZ)) == 9
+
+
+@pytest.fixture
+def settings_for_close(tmp_path):
+    from servicescore.core.settings import load_settings
+
+    return load_settings(data_dir=tmp_path, timezone=TZ)

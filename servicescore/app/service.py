@@ -36,6 +36,7 @@ HEALTH_TIMEOUT_S = 3.0
 LAG_EVERY_S = 5.0
 # The consistency check reads every ticket: often enough for an alert, rare enough to be cheap.
 FACTS_EVERY_S = 30.0
+CLOSE_EVERY_S = 600.0  # the grace is days long: a late close by minutes changes nothing
 
 
 def open_storage(settings: Settings, migrate: bool = False) -> Storage:
@@ -206,6 +207,25 @@ async def watch_facts(reader: LocalReader, metrics: Metrics, every_s: float = FA
         await asyncio.sleep(every_s)
 
 
+async def watch_closes(reader: LocalReader, every_s: float = CLOSE_EVERY_S,
+                       clock=lambda: int(time.time() * 1000)) -> None:
+    """Close the previous month by itself once its grace has passed (appraisal.md)."""
+    from appraisal.close import close_due
+
+    while True:
+        try:
+            done = await asyncio.to_thread(close_due, reader.storage, reader.scheme(), clock())
+            if done is not None:
+                log.warning("closed %s by itself: %d engineer(s) frozen (close %s)",
+                            done.period, done.engineers, done.close_id[:12])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed attempt is retried next time
+            log.warning("the automatic close did not run: %s: %r", type(exc).__name__,
+                        str(exc)[:300])
+        await asyncio.sleep(every_s)
+
+
 class ApiService:
     """The HTTP API and the lag gauge it publishes, started and stopped together."""
 
@@ -224,7 +244,8 @@ class ApiService:
         limit_repeats("servicescore.sink", "servicescore.service", "aiohttp.server")
         self.runner = await api.serve(self.app, self.sock)
         self.tasks = [asyncio.create_task(watch_lag(self.settings, self.metrics)),
-                      asyncio.create_task(watch_facts(self.reader, self.metrics))]
+                      asyncio.create_task(watch_facts(self.reader, self.metrics)),
+                      asyncio.create_task(watch_closes(self.reader))]
 
     async def stop(self) -> None:
         for task in self.tasks:
