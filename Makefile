@@ -32,6 +32,7 @@ test: install
 # End-to-end events/s and event-to-KPI delay (numbers in README.md); not part of the tests.
 bench: install
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.close --engineers 1000
 
 clean:
 	rm -rf $(VENV) .cache .data
