@@ -16,6 +16,7 @@ from appraisal.close import close_period
 from appraisal.scheme import default_scheme
 from schemas.facts import FACT_TABLES
 from schemas.period import parse_instant, parse_period
+from schemas.roster import ROLES
 from servicescore.storage.clickhouse import Storage
 
 TZ = "Asia/Shanghai"
@@ -30,8 +31,8 @@ def facts(engineers: int, tickets_each: int, seed: int = 7) -> dict[str, list[di
     for e in range(engineers):
         engineer = f"E{e:05d}"
         out["roster"].append({"engineer_id": engineer, "name": engineer, "active": True,
-                              "role": ("field_engineer", "support_specialist", "service_rep")[e % 3],
-                              "team_id": f"team-{e % 40}", "updated_at": start})
+                              "role": ROLES[e % len(ROLES)], "team_id": f"team-{e % 40}",
+                              "updated_at": start})
         for n in range(tickets_each):
             tid, opened = f"T{e:05d}-{n:04d}", start + rng.randrange(29 * 24) * HOUR
             frt, aht = rng.uniform(60, 7200), rng.uniform(600, 200_000)
