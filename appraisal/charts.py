@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from markupsafe import escape
 
-WIDTH, HEIGHT = 640, 220
+WIDTH, HEIGHT = 640, 240
 TEXT = "#222"
 MUTED = "#888"
 LINE = "#1565c0"
@@ -28,7 +28,8 @@ class Box(NamedTuple):
     bottom: float
 
 
-TREND_BOX = Box(48, 24, WIDTH - 24, HEIGHT - 36)
+TREND_BOX = Box(96, 20, WIDTH - 16, HEIGHT - 36)
+INSET = 28  # the first and last period stay clear of the grade labels and the edge
 BARS_BOX = Box(24, 24, WIDTH - 24, HEIGHT - 40)
 
 
@@ -43,8 +44,8 @@ def trend_points(scores: Sequence[Decimal | None],
 def _xs(count: int, box: Box) -> list[float]:
     if count == 1:
         return [round((box.left + box.right) / 2, 1)]
-    step = (box.right - box.left) / max(count - 1, 1)
-    return [round(box.left + i * step, 1) for i in range(count)]
+    left, right = box.left + INSET, box.right - INSET
+    return [round(left + i * (right - left) / (count - 1), 1) for i in range(count)]
 
 
 def _y(score: float, box: Box) -> float:
@@ -56,12 +57,13 @@ def trend_svg(periods: Sequence[str], scores: Sequence[Decimal | None],
     """A line of the scores per period with the grade minimums as dashed lines; ``bands`` is
     (min, label) per grade, ``empty`` what to say when no period has a score."""
     box = TREND_BOX
-    parts = [_open(title)]
+    parts = [_open(title), f'<line x1="{box.left}" y1="{box.bottom}" x2="{box.right}" '
+             f'y2="{box.bottom}" stroke="{MUTED}"/>']
     for low, label in bands:
         y = _y(float(low), box)
         parts.append(f'<line x1="{box.left}" y1="{y}" x2="{box.right}" y2="{y}" '
                      f'stroke="#ccc" stroke-dasharray="4 3"/>'
-                     f'<text x="{box.left - 6}" y="{y + 4}" text-anchor="end" font-size="11" '
+                     f'<text x="{box.left - 6}" y="{y + 4}" text-anchor="end" font-size="12" '
                      f'fill="{MUTED}">{escape(label)} {_number(low)}</text>')
     points = trend_points(scores, box)
     for segment in _segments(points):

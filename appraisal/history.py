@@ -54,12 +54,21 @@ def report_data(storage: Storage, period: str, engineer: str | None = None,
     period is not closed."""
     close = current_close(storage, period)
     if close is None:
-        return {"period": period, "closed_at": None, "scheme": None, "appraisals": [],
-                "trend": {"periods": [], "scores": {}}}
+        return {"period": period, "engineer": engineer, "closed_at": None, "scheme": None,
+                "appraisals": [], "names": {}, "trend": {"periods": [], "scores": {}}}
     scheme = orjson.loads(close["scheme"])
     rows = appraisals(storage, period, scheme["timezone"])
     if engineer is not None:
         rows = [r for r in rows if r["engineer_id"] == engineer]
-    return {"period": period, "closed_at": format_instant(close["closed_at"], scheme["timezone"]),
-            "scheme": scheme, "appraisals": rows,
+    return {"period": period, "engineer": engineer,
+            "closed_at": format_instant(close["closed_at"], scheme["timezone"]),
+            "scheme": scheme, "appraisals": rows, "names": names(storage, rows),
             "trend": recent_scores(storage, period, count, engineer)}
+
+
+def names(storage: Storage, rows: list[dict]) -> dict[str, str]:
+    """The roster's name of each appraised engineer who has one (a sheet is signed by name)."""
+    found = storage.rows("SELECT engineer_id, name FROM roster FINAL "
+                         "WHERE has({ids:Array(String)}, engineer_id) AND name != ''",
+                         {"ids": [r["engineer_id"] for r in rows]})
+    return {r["engineer_id"]: r["name"] for r in found}
