@@ -42,6 +42,7 @@ OPERATIONS: dict[str, Operation] = {
     "adjustments": Operation("/adjustments", ("period",), "customer"),
     "score": Operation("/score", ("period", "scheme"), "customer", body="scheme"),
     "assess_import": Operation("/assessments", ("csv",), "mutate", body="csv"),
+    "report_data": Operation("/report", ("period", "engineer"), "customer"),
 }
 
 
@@ -75,3 +76,5 @@ class Reader(Protocol):
     def score(self, period: str, scheme: str | None = None) -> list[dict]: ...
 
     def assess_import(self, csv: str) -> dict: ...
+
+    def report_data(self, period: str, engineer: str | None = None) -> dict: ...

@@ -118,6 +118,13 @@ class LocalReader:
     def assess_import(self, csv: str) -> dict:
         return publish_assessments(self.settings, csv or "", "the assessments file")
 
+    def report_data(self, period: str, engineer: str | None = None) -> dict:
+        """What ``servicescore report`` prints for the period's current close (of one
+        engineer when given); the CLI renders and writes the pages itself."""
+        from appraisal.history import report_data
+
+        return report_data(self.storage, period, engineer)
+
     def scheme(self):
         """The scheme in force: SERVICESCORE_SCHEME, else the shipped default."""
         from appraisal.scheme import default_scheme, load_scheme

@@ -12,11 +12,12 @@ import logging
 import os
 import sys
 
-from servicescore.cli import appraisal, deadletters, infra, reads, roster, services, traffic
+from servicescore.cli import appraisal, deadletters, infra, reads, report, roster, services, traffic
 from servicescore.core.errors import ServicescoreError
 from servicescore.core.settings import Settings, load_settings
 
-FAMILIES = (infra, services, reads, appraisal, roster, deadletters, traffic)  # --help's order
+# in --help's order
+FAMILIES = (infra, services, reads, appraisal, report, roster, deadletters, traffic)
 OWN_LOGGERS = ("servicescore", "streams", "consumers", "schemas", "appraisal")
 SIGPIPE_EXIT = 141  # what a shell reports for a writer whose reader left (128 + SIGPIPE)
 
