@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 KAFKA_LIB := .cache/kafka/lib
 
-.PHONY: install test bench kafka-jars clean
+.PHONY: install test bench kafka-jars browser clean
 
 install: $(BIN)/.installed kafka-jars
 
@@ -22,9 +22,15 @@ $(KAFKA_LIB)/.fetched: servicescore/dev/kafka/pom.xml
 		-DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(KAFKA_LIB)
 	touch $@
 
+# Headless Chromium and CJK fonts: tests/test_report.py opens the report's pages as a person
+# would (Debian's packages; CI runs as root). Skipped when chromium is already there.
+browser:
+	command -v chromium >/dev/null || (apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk)
+
 # Every test, the real-Kafka and real-ClickHouse ones included: the session starts its own
 # broker on free ports (or uses SERVICESCORE_KAFKA_BOOTSTRAP) and stops it afterwards.
-test: install
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q --durations=10
