@@ -38,10 +38,10 @@ from schemas.calendar import WorkCalendar
 from schemas.deadletter import REPLAY_HEADER, dead_letter
 from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ticket_events_topic
 from schemas.facts import FACTS_TOPIC
+from servicescore.core.faults import Faults
 from servicescore.core.metrics import Metrics
 from streams import lifecycle, ticket
 from streams.facts import Derived
-from servicescore.core.faults import Faults
 from streams.intake import route
 
 log = logging.getLogger("servicescore.streams")
