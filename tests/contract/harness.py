@@ -52,8 +52,9 @@ def encoded(value) -> bytes:
 
 
 class Product:
-    """The worker's two agents in a plain loop, and the sink, on a database of its own. Every
-    ``send`` is one sink batch; the tickets' states live on between sends, as in the table."""
+    """The worker's two agents in a plain loop, and the sink, writing to ``storage`` (empty
+    facts expected). Every ``send`` is one sink batch; the tickets' states live on between
+    sends, as in the worker's table."""
 
     def __init__(self, storage: Storage, config: oracle.OracleConfig,
                  roster: dict[str, str] | None = None):
