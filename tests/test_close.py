@@ -4,6 +4,8 @@ stays frozen whatever comes later; a close that fails at any write leaves nothin
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -22,6 +24,7 @@ from streams import lifecycle, ticket
 from streams.intake import route
 
 TZ = "Asia/Shanghai"
+ROOT = Path(__file__).resolve().parents[1]
 AFTER_GRACE = parse_instant("2026-12-09", TZ)  # November's end plus 7 days of grace, and a day
 
 
@@ -230,6 +233,19 @@ def test_a_crash_point_in_the_close_stops_before_the_marker(closed_month, monkey
     assert exits and current_close(closed_month, "2026-11") is None
 
 
+LOAD_MONTH = """
+import sys, orjson
+from servicescore.app import roster
+from servicescore.app.service import open_storage
+from servicescore.core.settings import load_settings
+from tests.test_close import store
+month = orjson.loads(open(sys.argv[1], "rb").read())
+storage = open_storage(load_settings(), migrate=True)
+store(storage, month["facts"])
+roster.store(storage, month["people"])
+"""
+
+
 def test_a_close_killed_mid_way_leaves_nothing_and_the_next_one_closes(tmp_path, month):
     """A real process stopped dead after its appraisals are written, before the marker."""
     import os
@@ -241,16 +257,15 @@ def test_a_close_killed_mid_way_leaves_nothing_and_the_next_one_closes(tmp_path,
     env.update(SERVICESCORE_DATA_DIR=str(tmp_path / "data"), SERVICESCORE_TIMEZONE=TZ)
 
     def cli(*args, **extra):
-        return subprocess.run([sys.executable, "-m", "servicescore.cli", *args],
+        return subprocess.run([sys.executable, "-m", "servicescore.cli", *args], cwd=ROOT,
                               env={**env, **extra}, capture_output=True, text=True, timeout=300)
 
-    from servicescore.app.service import open_storage
-    from servicescore.core.settings import load_settings
-
-    storage = open_storage(load_settings(data_dir=tmp_path / "data"), migrate=True)
-    store(storage, facts)
-    roster.store(storage, people)
-    storage.close()
+    # The month goes in through a process of its own: chDB lets one process hold a folder, and
+    # this one must not (its engine stays open until it exits).
+    (tmp_path / "month.json").write_bytes(orjson.dumps({"facts": facts, "people": people}))
+    loaded = subprocess.run([sys.executable, "-c", LOAD_MONTH, str(tmp_path / "month.json")],
+                            env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert loaded.returncode == 0, loaded.stderr
     killed = cli("close", "--period", "2026-11", "--early",
                  SERVICESCORE_CRASH_AT="close:appraisals:1")
     assert killed.returncode == 137, killed.stderr

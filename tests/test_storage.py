@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import uuid
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -181,7 +182,7 @@ except StorageLocked as exc:
 
 
 def test_second_process_cannot_open_the_same_folder(storage, chdb_dsn):
-    probe = subprocess.run([str(ROOT / ".venv/bin/python"), "-c", LOCK_PROBE, chdb_dsn],
+    probe = subprocess.run([sys.executable, "-c", LOCK_PROBE, chdb_dsn],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert probe.returncode == 3, probe.stderr
     assert probe.stdout.startswith("StorageLocked: ") and len(probe.stdout.splitlines()) == 1
