@@ -69,7 +69,7 @@ def make_sink(settings: Settings, storage: Storage, metrics: Metrics) -> Sink:
 
     def consumer() -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
-            **options, group_id=f"{settings.app_id}-sink", enable_auto_commit=False,
+            **options, group_id=topics.sink_group(settings.app_id), enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=settings.sink_batch_rows,
             max_poll_interval_ms=600_000)
 

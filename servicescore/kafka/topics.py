@@ -30,12 +30,17 @@ def topic_plan(settings: Settings) -> dict[str, dict]:
     return plan
 
 
+def sink_group(app_id: str) -> str:
+    """The sinks' consumer group (the workers' is the app id itself, as Faust names it)."""
+    return f"{app_id}-sink"
+
+
 def consumer_groups(settings: Settings) -> dict[str, list[str]]:
     """Consumer group -> the topics it reads: the workers (Faust uses the app id) and the sink."""
     sink_topics = [settings.topic(t) for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)]
     internal = [name for name in topic_plan(settings) if name.startswith(f"{settings.app_id}-")]
     return {settings.app_id: [settings.topic(t) for t in EVENT_TOPICS] + internal,
-            f"{settings.app_id}-sink": sink_topics}
+            sink_group(settings.app_id): sink_topics}
 
 
 async def check_reachable(settings: Settings, timeout_s: float) -> None:

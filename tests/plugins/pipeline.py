@@ -15,11 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC
-from schemas.facts import FACTS_TOPIC
 from servicescore.core.settings import load_settings
 from servicescore.dev.broker import free_port
-from servicescore.kafka.topics import lag, progress
+from servicescore.kafka.topics import consumer_groups, lag, progress, sink_group
 
 CLI = [sys.executable, "-m", "servicescore.cli"]
 REPO = Path(__file__).resolve().parents[2]
@@ -91,12 +89,9 @@ class Pipeline:
 
     def groups(self) -> dict[str, tuple[str, list[str]]]:
         """part -> (its consumer group, the topics it consumes)."""
-        s, app = self.settings, self.settings.app_id
-        return {
-            "worker": (app, [s.topic(t) for t in EVENT_TOPICS]
-                       + [f"{app}-ticket-events"]),
-            "sink": (f"{app}-sink", [s.topic(t) for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)]),
-        }
+        groups = consumer_groups(self.settings)
+        worker, sink = self.settings.app_id, sink_group(self.settings.app_id)
+        return {"worker": (worker, groups[worker]), "sink": (sink, groups[sink])}
 
     def lag(self, part: str | None = None) -> int:
         wanted = [g for name, g in self.groups().items() if part in (None, name)]
