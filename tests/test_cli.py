@@ -139,9 +139,10 @@ def test_migrate_twice(cli):
 
 def test_topics_create_twice(cli, kafka_names):
     from servicescore.core.settings import load_settings
+    from servicescore.kafka.client import Cluster
     from servicescore.kafka.topics import topic_plan
 
-    total = len(topic_plan(load_settings(app_id=kafka_names["SERVICESCORE_APP_ID"])))
+    total = len(topic_plan(Cluster.of(load_settings(app_id=kafka_names["SERVICESCORE_APP_ID"]))))
     first, second = cli("topics", "create", **kafka_names), cli("topics", "create", **kafka_names)
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
     assert first.stdout.startswith(f"created {total} topic(s), 0 already existed")

@@ -22,6 +22,7 @@ from servicescore.core.settings import load_settings
 from servicescore.dev.broker import free_port
 from servicescore.dev.simulate import simulate, write_jsonl, write_roster_csv
 from servicescore.kafka import topics
+from servicescore.kafka.client import Cluster
 from tests import oracle
 from tests.plugins.kafka import delete_topics
 from tests.test_pipeline import mismatches
@@ -101,9 +102,9 @@ def own_topics(kafka_bootstrap, tmp_path):
     settings = load_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=f"t{tag}-",
                              app_id=f"app{tag}", partitions=2, data_dir=tmp_path,
                              api=f"127.0.0.1:{free_port()}")
-    asyncio.run(topics.create_topics(settings))
+    asyncio.run(topics.create_topics(Cluster.of(settings)))
     yield settings
-    asyncio.run(delete_topics(kafka_bootstrap, list(topics.topic_plan(settings))))
+    asyncio.run(delete_topics(kafka_bootstrap, list(topics.topic_plan(Cluster.of(settings)))))
 
 
 def test_consumer_lag_per_group_and_partition(own_topics):

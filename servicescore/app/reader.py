@@ -16,6 +16,7 @@ from schemas.facts import FACT_TABLES
 from servicescore.app.operations import OPERATIONS
 from servicescore.core.errors import ServicescoreError
 from servicescore.core.settings import Settings
+from servicescore.kafka.client import Cluster
 from servicescore.queries import drilldown, invariants, kpis, live
 from servicescore.storage.clickhouse import Storage
 
@@ -62,7 +63,8 @@ class LocalReader:
             return 0
         self._mark(letters, replayed_at=int(time.time() * 1000))
         try:
-            return topics.run(publish.republish_dead_letters(self.settings, letters))
+            return topics.run(publish.republish_dead_letters(Cluster.of(self.settings),
+                                                             letters))
         except BaseException:
             self._mark(letters, replayed_at=None)
             raise
@@ -139,7 +141,8 @@ def publish_assessments(settings: Settings, text: str, source: str) -> dict:
     from servicescore.kafka import publish, topics
 
     events = read_assessments(text, source, int(time.time() * 1000))
-    sent = topics.run(publish.publish(settings, [("assessment-recorded", e) for e in events]))
+    sent = topics.run(publish.publish(Cluster.of(settings),
+                                      [("assessment-recorded", e) for e in events]))
     return {"published": sent}
 
 

@@ -69,5 +69,6 @@ def store(storage: Storage, rows: list[dict]) -> None:
 async def publish(settings: Settings, rows: list[dict]) -> None:
     """To the compacted engineer-roster topic, keyed by engineer_id (the sink stores it)."""
     from servicescore.kafka import publish as kafka
+    from servicescore.kafka.client import Cluster
 
-    await kafka.publish(settings, [(ROSTER_TOPIC, row) for row in rows])
+    await kafka.publish(Cluster.of(settings), [(ROSTER_TOPIC, row) for row in rows])

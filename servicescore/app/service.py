@@ -27,7 +27,7 @@ from servicescore.core.logs import limit_repeats, silenced
 from servicescore.core.metrics import Metrics
 from servicescore.core.settings import Settings, writable_folder
 from servicescore.kafka import topics
-from servicescore.kafka.client import KafkaConnection, client_options
+from servicescore.kafka.client import Cluster, KafkaConnection, client_options
 from servicescore.queries import kpis
 from servicescore.storage.clickhouse import Storage, chdb_folder
 
@@ -136,7 +136,7 @@ class Health:
 
     async def kafka(self) -> dict:
         try:
-            await topics.check_reachable(self.settings, self.timeout_s)
+            await topics.check_reachable(Cluster.of(self.settings), self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - every failure means "not healthy"
             return _failing("kafka", f"no metadata from {self.settings.kafka_bootstrap} "
                             f"within {self.timeout_s:.0f}s", exc)
@@ -170,10 +170,11 @@ def _failing(check: str, reason: str, exc: BaseException) -> dict:
 
 async def watch_lag(settings: Settings, metrics: Metrics, every_s: float = LAG_EVERY_S) -> None:
     """Keep ``servicescore_consumer_lag`` current for the worker and the sink groups."""
-    groups = topics.consumer_groups(settings)
+    cluster = Cluster.of(settings)
+    groups = topics.consumer_groups(cluster)
     while True:
         try:
-            async with topics.offset_clients(settings) as clients:
+            async with topics.offset_clients(cluster) as clients:
                 while True:
                     await _measure_lag(clients, groups, metrics)
                     await asyncio.sleep(every_s)
@@ -260,7 +261,7 @@ def run_sink(settings: Settings, with_api: bool = True) -> None:
     sock = bind_api(settings) if with_api else None
     storage = open_storage(settings, migrate=True)
     with silenced("aiokafka"):  # an unreachable broker is our one line, not the client's
-        topics.run(topics.create_topics(settings))
+        topics.run(topics.create_topics(Cluster.of(settings)))
 
     async def main():
         sink = make_sink(settings, storage, metrics)
@@ -301,7 +302,7 @@ def run_worker(settings: Settings, with_sink: bool = False) -> None:
     sock = bind_api(settings) if with_sink else None
     storage = open_storage(settings, migrate=True) if with_sink else None
     with silenced("aiokafka"):  # an unreachable broker is our one line, not the client's
-        topics.run(topics.create_topics(settings))
+        topics.run(topics.create_topics(Cluster.of(settings)))
     app = create_app(worker_config(settings), metrics)
     if with_sink:
         sink = make_sink(settings, storage, metrics)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from servicescore.core.settings import Settings
+from servicescore.kafka.client import Cluster
 
 
 def register(sub) -> None:
@@ -45,8 +46,9 @@ def cmd_kafka(settings: Settings, args) -> int:
 def cmd_topics(settings: Settings, args) -> int:
     from servicescore.kafka import topics
 
-    created = topics.run(topics.create_topics(settings))
-    total = len(topics.topic_plan(settings))
+    cluster = Cluster.of(settings)
+    created = topics.run(topics.create_topics(cluster))
+    total = len(topics.topic_plan(cluster))
     print(f"created {len(created)} topic(s), {total - len(created)} already existed"
           + (": " + ", ".join(created) if created else ""))
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from servicescore.cli.arguments import bounded, day
 from servicescore.core.errors import ServicescoreError
 from servicescore.core.settings import Settings
+from servicescore.kafka.client import Cluster
 
 
 def register(sub) -> None:
@@ -35,7 +36,7 @@ def cmd_replay(settings: Settings, args) -> int:
     for problem in problems:
         print(f"servicescore: {problem}", file=sys.stderr)
     # Nothing readable: the problems above say it all, without a Kafka error on top.
-    sent = topics.run(publish.publish(settings, records)) if records else 0
+    sent = topics.run(publish.publish(Cluster.of(settings), records)) if records else 0
     print(f"published {sent} event(s)" + (f", skipped {len(problems)} bad line(s)"
                                           if problems else ""))
     return 1 if problems else 0
@@ -79,6 +80,6 @@ def _publish(settings: Settings, traffic) -> int:
     from servicescore.app import roster
     from servicescore.kafka import publish, topics
 
-    topics.run(topics.create_topics(settings))
+    topics.run(topics.create_topics(Cluster.of(settings)))
     topics.run(roster.publish(settings, [roster.from_engineer(e) for e in traffic.roster]))
-    return topics.run(publish.publish(settings, traffic.records))
+    return topics.run(publish.publish(Cluster.of(settings), traffic.records))

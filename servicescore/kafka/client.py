@@ -74,6 +74,29 @@ class KafkaConnection:
         return options
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """The Kafka side of a deployment as plain values: how to reach it and how our topics and
+    consumer groups are named. The Kafka functions take this, never the settings."""
+
+    connection: KafkaConnection
+    topic_prefix: str = ""
+    app_id: str = "servicescore"
+    partitions: int = 6
+
+    @classmethod
+    def of(cls, settings: Settings) -> Cluster:
+        return cls(KafkaConnection.of(settings), settings.topic_prefix, settings.app_id,
+                   settings.partitions)
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def options(self) -> dict:
+        """aiokafka keyword arguments."""
+        return self.connection.aiokafka()
+
+
 def client_options(settings: Settings) -> dict:
-    """aiokafka keyword arguments for the configured cluster."""
+    """aiokafka keyword arguments for the configured cluster (for the entry points)."""
     return KafkaConnection.of(settings).aiokafka()

@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from schemas.deadletter import REPLAY_HEADER
 from schemas.events import EVENT_TOPICS
-from servicescore.core.settings import Settings
+from servicescore.kafka.client import Cluster
 
 
 def read_jsonl(files: Iterable[Path]) -> tuple[list[tuple[str, object]], list[str]]:
@@ -56,40 +56,39 @@ def _key(event: object) -> bytes | None:
     return None
 
 
-async def publish(settings: Settings, records: Iterable[tuple[str, object]]) -> int:
+async def publish(cluster: Cluster, records: Iterable[tuple[str, object]]) -> int:
     """Send every (topic, event); keyed by ticket_id (or engineer_id) when it has one. An
     event is a JSON-able object, or str/bytes sent as they are."""
-    return await _send_all(settings, ((topic, _value(event), _key(event), None)
+    return await _send_all(cluster, ((topic, _value(event), _key(event), None)
                                       for topic, event in records))
 
 
-async def republish_dead_letters(settings: Settings, letters: list[dict]) -> int:
+async def republish_dead_letters(cluster: Cluster, letters: list[dict]) -> int:
     """Each dead letter's original bytes, unchanged, to its source topic, marked with the
     letter's identity: if it is refused again, its new dead letter replaces this one."""
-    return await _send_all(settings, (
+    return await _send_all(cluster, (
         (row["topic"], base64.b64decode(row["raw_base64"]), None,
          [(REPLAY_HEADER, f"{row['topic']}:{row['partition']}:{row['offset']}".encode())])
         for row in letters))
 
 
-async def _send_all(settings: Settings, messages) -> int:
+async def _send_all(cluster: Cluster, messages) -> int:
     """Send (topic, value, key, headers) messages; returns once the broker acknowledged every
     one of them (a failed delivery raises instead of counting as sent)."""
-    async with _producer(settings) as producer:
-        pending = [await producer.send(settings.topic(topic), value, key=key, headers=headers)
+    async with _producer(cluster) as producer:
+        pending = [await producer.send(cluster.topic(topic), value, key=key, headers=headers)
                    for topic, value, key, headers in messages]
         await asyncio.gather(*pending)
     return len(pending)
 
 
 class _producer:
-    def __init__(self, settings: Settings):
-        from servicescore.kafka.client import client_options
+    def __init__(self, cluster: Cluster):
         from servicescore.kafka.topics import unreachable
 
-        self.settings = settings
+        self.cluster = cluster
         self.unreachable = unreachable
-        self.producer = AIOKafkaProducer(**client_options(settings), acks="all",
+        self.producer = AIOKafkaProducer(**cluster.options(), acks="all",
                                          linger_ms=20, max_batch_size=256 * 1024)
 
     async def __aenter__(self) -> AIOKafkaProducer:
@@ -97,7 +96,7 @@ class _producer:
             await self.producer.start()
         except KafkaConnectionError:
             await self.producer.stop()
-            raise self.unreachable(self.settings) from None
+            raise self.unreachable(self.cluster) from None
         return self.producer
 
     async def __aexit__(self, *exc) -> None:

@@ -18,15 +18,14 @@ from aiokafka.errors import (
 from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC, ticket_events_topic
 from schemas.facts import FACTS_TOPIC
 from servicescore.core.errors import ServicescoreError
-from servicescore.core.settings import Settings
-from servicescore.kafka.client import client_options
+from servicescore.kafka.client import Cluster
 
 
-def topic_plan(settings: Settings) -> dict[str, dict]:
+def topic_plan(cluster: Cluster) -> dict[str, dict]:
     """Every topic the product uses -> its config (all with the configured partitions)."""
-    plan = {settings.topic(t): {} for t in (*EVENT_TOPICS, DLQ_TOPIC, FACTS_TOPIC)}
-    plan[settings.topic(ROSTER_TOPIC)] = {"cleanup.policy": "compact"}
-    plan[ticket_events_topic(settings.app_id)] = {}
+    plan = {cluster.topic(t): {} for t in (*EVENT_TOPICS, DLQ_TOPIC, FACTS_TOPIC)}
+    plan[cluster.topic(ROSTER_TOPIC)] = {"cleanup.policy": "compact"}
+    plan[ticket_events_topic(cluster.app_id)] = {}
     return plan
 
 
@@ -35,18 +34,18 @@ def sink_group(app_id: str) -> str:
     return f"{app_id}-sink"
 
 
-def consumer_groups(settings: Settings) -> dict[str, list[str]]:
+def consumer_groups(cluster: Cluster) -> dict[str, list[str]]:
     """Consumer group -> the topics it reads: the workers (Faust uses the app id) and the sink."""
-    sink_topics = [settings.topic(t) for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)]
-    internal = [name for name in topic_plan(settings) if name.startswith(f"{settings.app_id}-")]
-    return {settings.app_id: [settings.topic(t) for t in EVENT_TOPICS] + internal,
-            sink_group(settings.app_id): sink_topics}
+    sink_topics = [cluster.topic(t) for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)]
+    internal = [name for name in topic_plan(cluster) if name.startswith(f"{cluster.app_id}-")]
+    return {cluster.app_id: [cluster.topic(t) for t in EVENT_TOPICS] + internal,
+            sink_group(cluster.app_id): sink_topics}
 
 
-async def check_reachable(settings: Settings, timeout_s: float) -> None:
+async def check_reachable(cluster: Cluster, timeout_s: float) -> None:
     """One metadata request; raises (KafkaError, OSError, TimeoutError) when it gets no answer
     within ``timeout_s``."""
-    client = AIOKafkaClient(**client_options(settings),
+    client = AIOKafkaClient(**cluster.options(),
                             request_timeout_ms=int(timeout_s * 1000))
     try:
         await asyncio.wait_for(client.bootstrap(), timeout_s)
@@ -54,17 +53,17 @@ async def check_reachable(settings: Settings, timeout_s: float) -> None:
         await client.close()
 
 
-async def create_topics(settings: Settings) -> list[str]:
+async def create_topics(cluster: Cluster) -> list[str]:
     """Create the missing topics; returns the names created (idempotent)."""
-    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**cluster.options(), request_timeout_ms=15000)
     try:
         await admin.start()
     except KafkaConnectionError:
-        raise unreachable(settings) from None
+        raise unreachable(cluster) from None
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, settings.partitions, 1, topic_configs=config)
-                   for name, config in topic_plan(settings).items() if name not in existing]
+        missing = [NewTopic(name, cluster.partitions, 1, topic_configs=config)
+                   for name, config in topic_plan(cluster).items() if name not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)
@@ -87,24 +86,24 @@ async def _until_led(admin: AIOKafkaAdminClient, names: list[str], timeout_s: fl
         await asyncio.sleep(0.1)
 
 
-async def lag(settings: Settings, group: str, topics: list[str]) -> int:
+async def lag(cluster: Cluster, group: str, topics: list[str]) -> int:
     """Messages in ``topics`` not yet committed by consumer ``group``."""
-    committed, end = await progress(settings, group, topics)
+    committed, end = await progress(cluster, group, topics)
     return end - committed
 
 
-async def progress(settings: Settings, group: str, topics: list[str]) -> tuple[int, int]:
+async def progress(cluster: Cluster, group: str, topics: list[str]) -> tuple[int, int]:
     """(offsets committed by ``group``, end offsets), summed over the partitions of ``topics``."""
-    async with offset_clients(settings) as clients:
+    async with offset_clients(cluster) as clients:
         parts = await partition_progress(*clients, group, topics)
     return sum(done for done, _ in parts.values()), sum(end for _, end in parts.values())
 
 
 @asynccontextmanager
-async def offset_clients(settings: Settings) -> AsyncIterator[tuple]:
+async def offset_clients(cluster: Cluster) -> AsyncIterator[tuple]:
     """(admin, consumer), started, for ``partition_progress``; a long-lived caller keeps them."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    consumer = AIOKafkaConsumer(**client_options(settings))
+    admin = AIOKafkaAdminClient(**cluster.options())
+    consumer = AIOKafkaConsumer(**cluster.options())
     try:
         await admin.start()
         await consumer.start()
@@ -129,9 +128,9 @@ async def partition_progress(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsu
     return {tp: (done.get(tp, 0), ends[tp]) for tp in parts}
 
 
-def unreachable(settings: Settings) -> ServicescoreError:
+def unreachable(cluster: Cluster) -> ServicescoreError:
     return ServicescoreError(
-        f"Kafka is not reachable at {settings.kafka_bootstrap} "
+        f"Kafka is not reachable at {cluster.connection.bootstrap} "
         "(start one with `servicescore kafka start` or set SERVICESCORE_KAFKA_BOOTSTRAP)")
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from servicescore.core.settings import load_settings
 from servicescore.dev.broker import free_port
+from servicescore.kafka.client import Cluster
 from servicescore.kafka.topics import consumer_groups, lag, progress, sink_group
 
 CLI = [sys.executable, "-m", "servicescore.cli"]
@@ -39,6 +40,7 @@ class Pipeline:
         self.settings = load_settings(**{k.removeprefix("SERVICESCORE_").lower(): v
                                          for k, v in self.env.items()
                                          if k.startswith("SERVICESCORE_")})
+        self.cluster = Cluster.of(self.settings)
         self.processes: dict[str, subprocess.Popen] = {}
 
     def cli(self, *args: str, check: bool = True,
@@ -89,7 +91,7 @@ class Pipeline:
 
     def groups(self) -> dict[str, tuple[str, list[str]]]:
         """part -> (its consumer group, the topics it consumes)."""
-        groups = consumer_groups(self.settings)
+        groups = consumer_groups(self.cluster)
         worker, sink = self.settings.app_id, sink_group(self.settings.app_id)
         return {"worker": (worker, groups[worker]), "sink": (sink, groups[sink])}
 
@@ -97,7 +99,7 @@ class Pipeline:
         wanted = [g for name, g in self.groups().items() if part in (None, name)]
 
         async def total():
-            return sum([await lag(self.settings, group, topics) for group, topics in wanted])
+            return sum([await lag(self.cluster, group, topics) for group, topics in wanted])
         return asyncio.run(total())
 
     def wait_committed(self, part: str, timeout: float = 300) -> None:
@@ -105,7 +107,7 @@ class Pipeline:
         pipeline, it then has made progress it must not lose or count twice)."""
         group, topics = self.groups()[part]
         deadline = time.monotonic() + timeout
-        while asyncio.run(progress(self.settings, group, topics))[0] == 0:
+        while asyncio.run(progress(self.cluster, group, topics))[0] == 0:
             process = self.processes.get(part)
             assert process is None or process.poll() is None, f"{part} exited: {self.tail(part)}"
             assert time.monotonic() < deadline, f"{part} made no progress: {self.tail(part)}"
