@@ -48,7 +48,7 @@ def test_a_month_through_close_report_late_event_adjustments_and_supersede(pipel
     others = [a for e, a in adjusted.items() if e != scored["engineer_id"]]
     assert all(not a["changed"] for a in others)
 
-    p.cli("close", "--period", "2026-11", "--supersede", "late complaints")
+    p.cli("close", "--period", "2026-11", "--early", "--supersede", "late complaints")
     both = p.json("appraisals", "--period", "2026-11", "--all")
     assert sorted(r["status"] for r in both) == ["frozen"] * 8 + ["superseded"] * 8
     now = {r["engineer_id"]: r for r in p.json("appraisals", "--period", "2026-11")}
