@@ -59,7 +59,7 @@ class WorkerConfig:
     timezone: str
     partitions: int = 6
     topic_prefix: str = ""
-    crash_at: str | None = None  # crash tests only (streams/faults.py)
+    crash_at: str | None = None  # crash tests only (servicescore/core/faults.py)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -1,4 +1,4 @@
-"""The local Kafka broker (servicescore.broker), against real brokers: no mocks."""
+"""The local Kafka broker (servicescore.dev.broker), against real brokers: no mocks."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Crashes at many points of a step lose nothing (real Kafka, real chDB, worker processes).
 
 The worker is stopped dead (``os._exit``, like SIGKILL: no flush, no commit) by fault injection
-(streams/faults.py) at a count of events, between each step of an agent's work: after routing,
+(servicescore/core/faults.py) at a count of events, between each step of an agent's work: after routing,
 after the intake's send, after the ticket state is written but before its facts are sent, after
 the facts are sent. Each restart picks up from the committed offsets and the restored state, and
 is crashed again at the next point; at the end the KPIs equal the oracle, and the facts are

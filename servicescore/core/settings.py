@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     sink_batch_seconds: float = Field(1.0, gt=0)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
-    # Crash tests only: stop the worker dead at a point of a step (streams/faults.py).
+    # Crash tests only: stop the worker dead at a point of a step (servicescore/core/faults.py).
     crash_at: str | None = None
 
     @field_validator("work_hours", "frt_targets_s", "aht_targets_s", "onsite_targets_s",

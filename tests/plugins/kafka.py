@@ -2,7 +2,7 @@
 
 ``kafka_bootstrap`` (session): the bootstrap address of a broker. With the environment variable
 ``SERVICESCORE_KAFKA_BOOTSTRAP`` set, that broker is used as is; otherwise a local single-node
-broker (servicescore.broker.LocalKafka) starts in a temporary folder on free ports and stops at
+broker (servicescore.dev.broker.LocalKafka) starts in a temporary folder on free ports and stops at
 the end of the session. The jars come from ``.cache/kafka/lib`` (fetched with Maven if missing).
 
 ``topic_factory`` (function): ``topic_factory(partitions=1, prefix="test") -> str`` creates a
