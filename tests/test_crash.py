@@ -1,11 +1,11 @@
 """Crashes at many points of a step lose nothing (real Kafka, real chDB, worker processes).
 
 The worker is stopped dead (``os._exit``, like SIGKILL: no flush, no commit) by fault injection
-(servicescore/core/faults.py) at a count of events, between each step of an agent's work: after routing,
-after the intake's send, after the ticket state is written but before its facts are sent, after
-the facts are sent. Each restart picks up from the committed offsets and the restored state, and
-is crashed again at the next point; at the end the KPIs equal the oracle, and the facts are
-consistent on their own (no oracle needed: servicescore/invariants.py).
+(servicescore/core/faults.py) at a count of events, between each step of an agent's work: after
+routing, after the intake's send, after the ticket state is written but before its facts are
+sent, after the facts are sent. Each restart picks up from the committed offsets and the restored
+state, and is crashed again at the next point; at the end the KPIs equal the oracle, and the
+facts are consistent on their own (no oracle needed: servicescore/queries/invariants.py).
 """
 
 from __future__ import annotations
