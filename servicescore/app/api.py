@@ -1,5 +1,6 @@
 """The HTTP API of ``servicescore run``: a route per operation of servicescore/app/operations.py
-(/kpis, /tickets, /backlog, /held, /check, /dlq, ...), and /live, /health, /metrics.
+(/kpis, /tickets, /backlog, /held, /check, /dlq, ...), and /live, /health, /metrics, and the live
+board at / (servicescore/app/board.py).
 
 Queries run in a thread (the embedded engine is synchronous). With SERVICESCORE_API_TOKEN set,
 reads of customer data (/tickets, /dlq) and every mutating call need it as a bearer token;
@@ -20,6 +21,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas.period import MAX_MS, MIN_MS, parse_window
+from servicescore.app import board
 from servicescore.app.operations import OPERATIONS, Reader
 from servicescore.core.errors import ServicescoreError, StorageError
 from servicescore.core.logs import OneLine, limit_repeats
@@ -74,10 +76,57 @@ def create_api(reader: Reader, metrics, timezone: str, token: str | None = None,
 
     for name, operation in OPERATIONS.items():
         routes.route(operation.method, operation.path)(answer(reader, name, guard, timezone))
+    board_routes(routes, timezone, token)
     limit_repeats(log.name)
     app = web.Application(middlewares=[errors])
     app.add_routes(routes)
     return app
+
+
+# The operations the board's script calls (servicescore/app/static/board.js).
+BOARD_READS = ("kpis", "backlog", "daily_kpis", "latest_appraisals")
+
+
+def board_routes(routes: web.RouteTableDef, timezone: str, token: str | None) -> None:
+    """The live board: the page at /, the KPI registry its script reads names, units and
+    formats from, and its static files. The page is open; the data it shows is asked from the
+    operations' own routes, each with its own access."""
+    # The page asks for the token before calling a route that needs it, instead of being
+    # refused (a refusal is an error in the browser's console).
+    needs_token = {OPERATIONS[name].path: bool(token) and OPERATIONS[name].access != "open"
+                   for name in BOARD_READS}
+
+    @routes.get("/")
+    async def board_view(request: web.Request) -> web.Response:
+        q = query(request, "lang", "refresh", *WINDOW)
+        chosen = ({k: v for k, v in q.items() if k in WINDOW}
+                  or {"window": board.DEFAULT_WINDOW})
+        bounds = window(chosen, timezone)
+        lang = board.language(q.get("lang"), request.headers.get("Accept-Language", ""))
+        refresh = integer(q, "refresh", 1, 3600) if "refresh" in q else board.REFRESH_S
+        html = board.page(lang, refresh, chosen, None if "window" in chosen else bounds,
+                          timezone, needs_token)
+        return web.Response(text=html, content_type="text/html",
+                            headers={**board.HEADERS, "Content-Language": lang})
+
+    @routes.get("/kpis/registry")
+    async def registry_view(request: web.Request) -> web.Response:
+        q = query(request, "lang")
+        lang = board.language(q.get("lang"), request.headers.get("Accept-Language", ""))
+        return web.json_response(board.registry(lang))
+
+    @routes.get("/static/{name}")
+    async def static_view(request: web.Request) -> web.Response:
+        query(request, "v")  # v: the file's version in the page's links (a new one, a new URL)
+        found = board.asset(request.match_info["name"])
+        if found is None:
+            raise web.HTTPNotFound(reason="no such file")
+        body, kind, version = found
+        headers = {"ETag": f'"{version}"', "Cache-Control": "no-cache",
+                   "X-Content-Type-Options": "nosniff"}
+        if request.headers.get("If-None-Match") == headers["ETag"]:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=body, content_type=kind, charset="utf-8", headers=headers)
 
 
 def answer(reader: Reader, name: str, guard: Guard, timezone: str):

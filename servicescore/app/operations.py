@@ -29,7 +29,7 @@ class Operation:
 OPERATIONS: dict[str, Operation] = {
     "kpis": Operation("/kpis", ("from_ms", "to_ms", "engineer", "team", "group")),
     "tickets": Operation("/tickets", ("from_ms", "to_ms", "engineer", "team"), "customer"),
-    "backlog": Operation("/backlog", ()),
+    "backlog": Operation("/backlog", ("group",)),
     "held": Operation("/held", ("limit",), "customer"),
     "held_summary": Operation("/held/summary", ()),
     "check": Operation("/check", ()),
@@ -43,6 +43,10 @@ OPERATIONS: dict[str, Operation] = {
     "score": Operation("/score", ("period", "scheme"), "customer", body="scheme"),
     "assess_import": Operation("/assessments", ("csv",), "mutate", body="csv"),
     "report_data": Operation("/report", ("period", "engineer"), "customer"),
+    # The live board (GET /): the charts' KPIs per day, and the grades of the newest closed
+    # month (people's grades: guarded like /appraisals).
+    "daily_kpis": Operation("/kpis/daily", ("from_ms", "to_ms")),
+    "latest_appraisals": Operation("/appraisals/latest", (), "customer"),
 }
 
 
@@ -55,7 +59,7 @@ class Reader(Protocol):
     def tickets(self, from_ms: int, to_ms: int, engineer: str | None = None,
                 team: str | None = None) -> list[dict]: ...
 
-    def backlog(self) -> list[dict]: ...
+    def backlog(self, group: str = "engineer") -> list[dict]: ...
 
     def held(self, limit: int = 100) -> list[dict]: ...
 
@@ -78,3 +82,7 @@ class Reader(Protocol):
     def assess_import(self, csv: str) -> dict: ...
 
     def report_data(self, period: str, engineer: str | None = None) -> dict: ...
+
+    def daily_kpis(self, from_ms: int, to_ms: int) -> dict: ...
+
+    def latest_appraisals(self) -> dict: ...

@@ -7,18 +7,24 @@ when the embedded engine's data folder is held by ``servicescore run``.
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from schemas.facts import FACT_TABLES
+from schemas.period import parse_instant
 from servicescore.app.operations import OPERATIONS
 from servicescore.core.errors import ServicescoreError
 from servicescore.core.settings import Settings
 from servicescore.kafka.client import Cluster
 from servicescore.queries import drilldown, invariants, kpis, live
 from servicescore.storage.clickhouse import Storage
+
+MAX_DAYS = 92  # a daily series of at most a quarter: one row per day and team comes back
 
 
 class LocalReader:
@@ -32,8 +38,8 @@ class LocalReader:
     def tickets(self, from_ms: int, to_ms: int, engineer=None, team=None):
         return drilldown.resolutions(self.storage, from_ms, to_ms, engineer, team)
 
-    def backlog(self):
-        return live.backlog(self.storage, int(time.time() * 1000))
+    def backlog(self, group: str = "engineer"):
+        return live.backlog(self.storage, int(time.time() * 1000), group)
 
     def dead_letters(self, limit: int = 100, topic: str | None = None) -> list[dict]:
         return self._letters(limit, topic)
@@ -127,11 +133,61 @@ class LocalReader:
 
         return report_data(self.storage, period, engineer)
 
+    # ------------------------------------------------------------------ the live board
+
+    def daily_kpis(self, from_ms: int, to_ms: int) -> dict:
+        """The KPIs of each whole day (in the business timezone) that [from, to) touches, for
+        the department and per team: ``{"days": ["2026-11-01", ...], "department": [{"day",
+        ...KPIs}], "teams": [{"day", "team_id", ...KPIs}]}``; a day (a team's day) without
+        samples has no row. At most MAX_DAYS days."""
+        timezone = self.settings.timezone
+        zone = ZoneInfo(timezone)
+        first = datetime.fromtimestamp(from_ms / 1000, zone).date()
+        last = datetime.fromtimestamp((to_ms - 1) / 1000, zone).date()
+        count = (last - first).days + 1
+        if count > MAX_DAYS:
+            raise ServicescoreError(f"a daily series covers at most {MAX_DAYS} days, "
+                                    f"not {count}")
+        days = [(first + timedelta(days=n)).isoformat() for n in range(count)]
+        lo = parse_instant(days[0], timezone)
+        hi = parse_instant((last + timedelta(days=1)).isoformat(), timezone)
+        department = kpis.compute(self.storage, lo, hi, "team", source=per_day(timezone))
+        teams = kpis.compute(self.storage, lo, hi, "team", source=per_day(timezone, True))
+        return {"days": days,
+                "department": [{"day": row.pop("team_id"), **row} for row in department],
+                "teams": [{"day": key[:10], "team_id": key[11:] if len(key) > 10 else None,
+                           **row} for row in teams for key in [row.pop("team_id")]]}
+
+    def latest_appraisals(self) -> dict:
+        """The frozen results of the newest month with a current close (the board's grades):
+        ``{"period": "2026-11", "appraisals": [...]}``, the period None when none is closed."""
+        found = self.storage.rows("SELECT period FROM close_status WHERE kind = 'month' "
+                                  "AND status = 'frozen' ORDER BY period DESC LIMIT 1")
+        if not found:
+            return {"period": None, "appraisals": []}
+        period = found[0]["period"]
+        return {"period": period, "appraisals": self.appraisals(period)}
+
     def scheme(self):
         """The scheme in force: SERVICESCORE_SCHEME, else the shipped default."""
         from appraisal.scheme import default_scheme, load_scheme
 
         return load_scheme(self.settings.scheme) if self.settings.scheme else default_scheme()
+
+
+def per_day(timezone: str, with_team: bool = False):
+    """A sample source for ``kpis.compute`` (group "team") that answers per day: each family's
+    live samples with ``team_id`` replaced by the sample's day in ``timezone`` (``2026-11-03``),
+    or by the day, ``=`` and the team (``2026-11-03=team-a``; the day alone when the engineer
+    has no team). The KPI formulas stay those of servicescore/queries/kpis.py, in one grouped
+    query per family instead of one computation per day."""
+    if not re.fullmatch(r"[A-Za-z0-9_+/-]+", timezone):  # a zone name, put into the SQL text
+        raise ValueError(f"unexpected timezone name {timezone!r}")
+    key = f"toString(toDate(at, '{timezone}'))"
+    if with_team:
+        key = f"concat({key}, ifNull(concat('=', team_id), ''))"
+    return lambda family: (f"(SELECT * REPLACE ({key} AS team_id) "
+                           f"FROM {kpis.sample_source(family)})")
 
 
 def publish_assessments(settings: Settings, text: str, source: str) -> dict:
