@@ -576,8 +576,11 @@ def pipeline_dashboard() -> dict:
              f"sum(rate(servicescore_sink_fact_age_seconds_count{rate}))", "mean")]),
         ("KPI freshness (since the last insert)", "s", [
             ("time() - max(servicescore_kpi_last_insert_timestamp_seconds)", "seconds ago")]),
+        # every process serving /metrics measures the lag of both groups: one value per
+        # partition, not the sum over the processes
         ("Consumer lag", "short", [
-            ("sum by (group, topic) (servicescore_consumer_lag)", "{{group}} {{topic}}")]),
+            ("sum by (group, topic) (max by (group, topic, partition) "
+             "(servicescore_consumer_lag))", "{{group}} {{topic}}")]),
         ("Held events and inconsistent tickets", "short", [
             ("max(servicescore_held_events)", "held events"),
             (f"sum(rate(servicescore_events_held_total{rate}))", "held per second"),
