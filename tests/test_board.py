@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import subprocess
 import threading
 import time
 from datetime import date, timedelta
+from importlib import resources
 from pathlib import Path
 
 import aiohttp
@@ -257,7 +259,7 @@ def backlog_by_team(engineers: list[dict]) -> dict:
 
 # ---------------------------------------------------------------- the installed copy
 
-def test_the_installed_copy_serves_the_board(installed, tmp_path):  # noqa: F811
+def test_the_installed_copy_serves_the_board(installed, tmp_path):  # noqa: F811 - the fixture
     shown = fresh(installed, tmp_path, "-c", "\n".join([
         "from servicescore.app import board",
         "html = board.page('en', 5, {'window': '7d'}, None, 'Asia/Shanghai', {})",
@@ -335,7 +337,7 @@ class Browser:
         if headers:
             self.send("Network.setExtraHTTPHeaders", session, headers=headers)
         self.send("Page.navigate", session, url=url)
-        return Page(self, session)
+        return Page(self, session, target)
 
     def close(self) -> None:
         async def stop():
@@ -353,8 +355,11 @@ class Browser:
 
 
 class Page:
-    def __init__(self, browser: Browser, session: str):
-        self.browser, self.session = browser, session
+    def __init__(self, browser: Browser, session: str, target: str):
+        self.browser, self.session, self.target = browser, session, target
+
+    def close(self) -> None:
+        self.browser.send("Target.closeTarget", targetId=self.target)
 
     def evaluate(self, expression: str):
         found = self.browser.send("Runtime.evaluate", self.session, expression=expression,
@@ -460,6 +465,38 @@ def commands(p: Pipeline, window: tuple[str, ...]) -> tuple[dict, dict]:
     return engineers, teams
 
 
+def test_the_board_writes_a_value_as_the_printed_sheets_do(browser):
+    """static/format.js, run in Chromium on values of every unit (ties, near-ties, sums that
+    are not quite what they look, random ones), against appraisal.report.kpi_value."""
+    rng = random.Random(7)
+    cases = {
+        # 3/80 is 0.0374999... in binary: 3.7 % on the sheets, 3.8 % from a float product
+        "fcr_rate": [0.0625, 0.8125, 0.1235, 0.285, 0.875, 1 / 3, 0.0005, 0.9995, 1.0, 0.0,
+                     *(k / 80 for k in range(81)),
+                     *(k / n for n in (16, 2000) for k in range(0, n + 1, max(1, n // 40))),
+                     *(rng.random() for _ in range(300))],
+        "aht_avg_s": [0, 0.5, 29.5, 59.4, 59.5, 59.6, 60, 89.99999999999999, 90, 6749.9, 6720,
+                      172800, 3629.99, *(rng.uniform(0, 200_000) for _ in range(300))],
+        "csat_avg": [4.125, 4.135, 4.005, 3.995, 1, 5, *(rng.uniform(1, 5) for _ in range(300))],
+        "nps": [-14.85, 12.94, 12.95, -0.04, -0.06, 42.857142857142854, 95, 0,
+                *(rng.uniform(-100, 100) for _ in range(300))],
+        "assessment_compliance": [95, 89.95, 60.05, *(rng.uniform(0, 100) for _ in range(100))],
+        "resolutions": [0, 1, 17, 1234],
+    }
+    flat = [(kpi, value) for kpi, values in cases.items() for value in [None, *values]]
+    formats = {kpi: board.FORMATS[REGISTRY[kpi].unit] for kpi in cases}
+    script = resources.files("servicescore.app").joinpath("static", "format.js").read_text()
+    page = browser.open("about:blank")
+    written = page.evaluate(f"""(() => {{ {script}
+        const formats = {json.dumps(formats)};
+        return {json.dumps(flat)}.map(([kpi, value]) =>
+            BoardFormat.format(formats[kpi], value, "—"));
+    }})()""")
+    differ = [(k, v, w) for (k, v), w in zip(flat, written, strict=True) if w != kpi_value(k, v)]
+    assert differ == []
+    page.close()
+
+
 @pytest.fixture(scope="module")
 def month(tmp_path_factory):
     """Ten days of November for 8 engineers, cut in two on 2026-11-09: the board is opened after
@@ -556,8 +593,10 @@ def test_the_board_shows_what_the_commands_say_and_follows_new_events(service, b
     assert page.problems() == []
     assert [u for u in page.requested() if not u.startswith(base(p) + "/")] == []
     assert {u.removeprefix(base(p)).split("?")[0] for u in page.requested()} >= {
-        "/", "/static/board.js", "/static/board.css", "/kpis/registry", "/kpis", "/backlog",
+        "/", "/static/format.js", "/static/board.js", "/static/board.css", "/kpis/registry",
+        "/kpis", "/backlog",
         "/kpis/daily", "/appraisals/latest"}
+    page.close()
 
 
 def test_a_browser_asking_for_chinese_gets_the_board_in_chinese(service, browser):
@@ -578,3 +617,4 @@ def test_a_browser_asking_for_chinese_gets_the_board_in_chinese(service, browser
     assert "考核结果需要 API 令牌" in page.text("#token-form")
     assert "更新于" in page.text("#status")
     assert page.problems() == []
+    page.close()

@@ -18,6 +18,7 @@ import time
 from datetime import datetime
 from functools import cache
 from importlib import resources
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -38,8 +39,8 @@ TABLE_KPIS = ("resolutions", "frt_avg_s", "frt_sla_rate", "aht_avg_s", "fcr_rate
 CHART_KPIS = ("frt_avg_s", "fcr_rate", "csat_avg")
 
 # How a value of each unit is written: the rules of appraisal.report.kpi_value (the printed
-# sheets), as data the script applies, so the board and the sheets show a number alike. A test
-# compares the board's text with kpi_value.
+# sheets), as data static/format.js applies, so the board and the sheets show a number alike.
+# A test runs format.js against kpi_value.
 FORMATS: dict[str, dict] = {
     "ratio": {"style": "percent", "places": 1},  # 0.923 -> "92.3 %", 0.92 -> "92 %"
     "seconds": {"style": "duration"},  # 6720 -> "1h52m", 2700 -> "45m", 20 -> "20s"
@@ -90,7 +91,7 @@ WORDS = {
 }
 KPI_NAMES = {lang: REPORT_LABELS[lang]["kpis"] for lang in LANGS}
 
-ASSETS = {"board.js": "text/javascript", "board.css": "text/css"}
+ASSETS = {"format.js": "text/javascript", "board.js": "text/javascript", "board.css": "text/css"}
 # The page may load and ask only its own origin: nothing reaches a network beyond the service.
 # (Styles set through the DOM's style properties are allowed; no inline script or style tag.)
 HEADERS = {
@@ -186,8 +187,6 @@ def _templates() -> Environment:
 
 
 def _href(params: dict[str, str]) -> str:
-    from urllib.parse import urlencode
-
     return "/?" + urlencode(params)
 
 

@@ -32,36 +32,10 @@
     }
   }
 
-  // ------------------------------------------------------------ numbers as the sheets write them
+  // ------------------------------------------------------------ words and numbers
 
-  // The rules of appraisal.report.kpi_value. toFixed rounds the exact binary value half away
-  // from zero, as Decimal(value).quantize(..., ROUND_HALF_UP) does.
-  function format(spec, value) {
-    if (value === null || value === undefined || value === "") return t.none;
-    const x = Number(value);
-    if (spec.style === "percent") return percent(x, spec.places);
-    if (spec.style === "duration") return duration(x);
-    const shown = x.toFixed(spec.places);
-    return spec.trim ? shown.replace(/\.0$/, "") : shown;
-  }
-
-  // The ratio is rounded to places + 2 decimals and its decimal point moved in the text:
-  // multiplying by 100 in floating point could move a value across a rounding boundary.
-  function percent(x, places) {
-    const [whole, frac] = Math.abs(x).toFixed(places + 2).split(".");
-    const digits = (whole + frac.slice(0, 2)).replace(/^0+(?=\d)/, "");
-    let shown = frac.length > 2 ? `${digits}.${frac.slice(2)}` : digits;
-    shown = shown.replace(/\.0$/, "");
-    return `${x < 0 && /[1-9]/.test(shown) ? "-" : ""}${shown} %`;
-  }
-
-  function duration(seconds) {
-    if (seconds < 60) return `${seconds.toFixed(0)}s`;
-    const minutes = Number((seconds / 60).toFixed(0));
-    const hours = Math.floor(minutes / 60);
-    const rest = minutes % 60;
-    return hours ? `${hours}h${String(rest).padStart(2, "0")}m` : `${rest}m`;
-  }
+  // a value in its unit's format (static/format.js: the printed sheets' rules)
+  const format = (spec, value) => BoardFormat.format(spec, value, t.none);
 
   function kpiText(kpi, value) {
     return format(registry[kpi].format, value);
