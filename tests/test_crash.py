@@ -1,11 +1,12 @@
 """Crashes at many points of a step lose nothing (real Kafka, real chDB, worker processes).
 
 The worker is stopped dead (``os._exit``, like SIGKILL: no flush, no commit) by fault injection
-(servicescore/core/faults.py) at a count of events, between each step of an agent's work: after
-routing, after the intake's send, after the ticket state is written but before its facts are
-sent, after the facts are sent. Each restart picks up from the committed offsets and the restored
-state, and is crashed again at the next point; at the end the KPIs equal the oracle, and the
-facts are consistent on their own (no oracle needed: servicescore/queries/invariants.py).
+(servicescore/core/faults.py) at a count of passes (events, state writes or batches), between
+each step of an agent's work: after routing, after the intake's send, after the ticket state is
+written but before its facts are sent, after the facts are sent. Each restart picks up from the
+committed offsets and the restored state, and is crashed again at the next point; at the end the
+KPIs equal the oracle, and the facts are consistent on their own (no oracle needed:
+servicescore/queries/invariants.py).
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ from tests.test_pipeline import mismatches
 
 TZ = "Asia/Shanghai"
 # (point, after how many passes since the restart): every point, early and later in the stream.
-CRASHES = [("lifecycle:state", 25), ("lifecycle:facts", 60), ("intake:routed", 150),
-           ("intake:sent", 90), ("lifecycle:state", 400), ("lifecycle:facts", 7),
+# A pass is one event at intake:routed, one ticket's state write at lifecycle:state, and one
+# batch at intake:sent and lifecycle:facts (the agents send per batch).
+# The intake runs ahead of the lifecycle, so its points come first.
+CRASHES = [("intake:routed", 150), ("intake:sent", 2), ("lifecycle:state", 25),
+           ("lifecycle:facts", 3), ("lifecycle:state", 150), ("lifecycle:facts", 1),
            ("lifecycle:state", 1)]
 
 
 @pytest.fixture(scope="module")
 def traffic(tmp_path_factory):
-    sim = simulate(date(2026, 11, 2), 6, 8, seed=23, timezone=TZ)
+    sim = simulate(date(2026, 11, 2), 8, 10, seed=23, timezone=TZ)
     rng = random.Random(23)
     deliveries = list(sim.records) + [rng.choice(sim.records) for _ in range(60)]
     rng.shuffle(deliveries)
