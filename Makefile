@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 KAFKA_LIB := .cache/kafka/lib
 
-.PHONY: install test bench kafka-jars browser clean
+.PHONY: install test bench kafka-jars browser ops-tools clean
 
 install: $(BIN)/.installed kafka-jars
 
@@ -28,9 +28,17 @@ browser:
 	command -v chromium >/dev/null || (apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk)
 
+# Debian's Prometheus and kcat: tests/test_prometheus.py scrapes the running service with the
+# real server, tests/test_kcat.py publishes with a producer we did not write. Skipped when both
+# are there; no recommends (they would add the node exporter and its service).
+ops-tools:
+	command -v prometheus >/dev/null && command -v kcat >/dev/null || (apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		prometheus kcat)
+
 # Every test, the real-Kafka and real-ClickHouse ones included: the session starts its own
 # broker on free ports (or uses SERVICESCORE_KAFKA_BOOTSTRAP) and stops it afterwards.
-test: install browser
+test: install browser ops-tools
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q --durations=10

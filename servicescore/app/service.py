@@ -13,7 +13,9 @@ import signal
 import socket
 import time
 
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from consumers.clickhouse import ClickHouseWriter
 from consumers.deadletters import DeadLetterProducer
@@ -24,7 +26,7 @@ from servicescore.app import api
 from servicescore.app.reader import LocalReader
 from servicescore.core.errors import ConfigError, ServicescoreError
 from servicescore.core.logs import limit_repeats, silenced
-from servicescore.core.metrics import Metrics
+from servicescore.core.metrics import SINK, WORKER, Metrics
 from servicescore.core.settings import Settings, writable_folder
 from servicescore.kafka import topics
 from servicescore.kafka.client import Cluster, KafkaConnection, client_options
@@ -90,11 +92,34 @@ def bind_api(settings: Settings) -> socket.socket:
     if not loopback(host) and not settings.api_secret:
         raise ConfigError(f"SERVICESCORE_API: {settings.api} is reachable from other machines; "
                           "set SERVICESCORE_API_TOKEN or bind to 127.0.0.1")
+    return _listen(host, port, f"the API on {settings.api}")
+
+
+def bind_metrics(settings: Settings) -> socket.socket | None:
+    """The worker's /metrics socket (SERVICESCORE_METRICS), bound before anything else starts.
+    No token is asked on another address: /metrics holds counts, no customer data, and stays
+    open on the API too. The default address is a convenience: when its port is taken (a
+    second worker on the host) the worker runs without metrics and says so; an address given
+    explicitly must work."""
+    address = settings.metrics_address
+    if address is None:
+        return None
+    try:
+        return _listen(*address, f"metrics on {settings.metrics}")
+    except ServicescoreError as exc:
+        if "metrics" in settings.model_fields_set:
+            raise
+        log.warning("%s; the worker runs without /metrics (set SERVICESCORE_METRICS to serve "
+                    "them elsewhere)", exc)
+        return None
+
+
+def _listen(host: str, port: int, what: str) -> socket.socket:
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     except OSError as exc:
-        raise ServicescoreError(f"cannot serve the API on {settings.api}: {exc}") from None
+        raise ServicescoreError(f"cannot serve {what}: {exc}") from None
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart past TIME_WAIT
@@ -102,8 +127,7 @@ def bind_api(settings: Settings) -> socket.socket:
         sock.listen(128)
     except OSError as exc:
         sock.close()
-        raise ServicescoreError(f"cannot serve the API on {settings.api}: "
-                                f"{exc.strerror or exc}") from None
+        raise ServicescoreError(f"cannot serve {what}: {exc.strerror or exc}") from None
     sock.setblocking(False)
     return sock
 
@@ -255,9 +279,24 @@ class ApiService:
             await self.runner.cleanup()
 
 
+async def serve_metrics(metrics: Metrics, sock: socket.socket) -> web.AppRunner:
+    """/metrics alone on ``sock``: the worker's endpoint (it serves no API)."""
+
+    async def metrics_view(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_view)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return runner
+
+
 def run_sink(settings: Settings, with_api: bool = True) -> None:
     """The sink alone (and the read API, since it owns the storage), until SIGTERM/SIGINT."""
-    metrics = Metrics()
+    metrics = Metrics(parts=SINK if with_api else ("sink",))
     sock = bind_api(settings) if with_api else None
     storage = open_storage(settings, migrate=True)
     with silenced("aiokafka"):  # an unreachable broker is our one line, not the client's
@@ -297,13 +336,25 @@ def run_worker(settings: Settings, with_sink: bool = False) -> None:
 
     from streams.app import create_app
 
-    metrics = Metrics()
+    metrics = Metrics() if with_sink else Metrics(parts=WORKER)
     writable_folder(settings.data_dir, "SERVICESCORE_DATA_DIR")  # Faust keeps its tables there
     sock = bind_api(settings) if with_sink else None
+    # `run` serves /metrics on its API; the worker alone on an address of its own.
+    metrics_sock = None if with_sink else bind_metrics(settings)
     storage = open_storage(settings, migrate=True) if with_sink else None
     with silenced("aiokafka"):  # an unreachable broker is our one line, not the client's
         topics.run(topics.create_topics(Cluster.of(settings)))
     app = create_app(worker_config(settings), metrics)
+    if metrics_sock is not None:
+
+        @app.task
+        async def metrics_endpoint():
+            limit_repeats("servicescore.service")  # after Faust has set logging up
+            runner = await serve_metrics(metrics, metrics_sock)
+            try:
+                await watch_lag(settings, metrics)  # until the worker stops
+            finally:
+                await runner.cleanup()
     if with_sink:
         sink = make_sink(settings, storage, metrics)
 

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from schemas.calendar import DAY_NAMES, WorkCalendar, default_hours
@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # Service
     api: str = "127.0.0.1:8080"
     api_token: SecretStr | None = None
+    # Where `servicescore worker` serves /metrics (it has no API; run and sink serve /metrics
+    # on SERVICESCORE_API). Empty: not served. When left at the default and the port is taken
+    # (a second worker on the host), the worker runs without it and says so in one line.
+    metrics: str = "127.0.0.1:9464"
     scheme: Path | None = None
 
     # Business time
@@ -143,6 +147,37 @@ class Settings(BaseSettings):
         host_port(value)
         return value
 
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_address(cls, value: str) -> str:
+        if value.strip():
+            host_port(value)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        """Credentials that would be ignored are refused: a SASL password set without a SASL
+        protocol would otherwise connect in plain text, silently."""
+        protocol = self.kafka_security_protocol
+        sasl = {"SERVICESCORE_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+                "SERVICESCORE_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+                "SERVICESCORE_KAFKA_SASL_PASSWORD": self.kafka_sasl_password}
+        if protocol.startswith("SASL"):
+            missing = [name for name, value in list(sasl.items())[1:] if not value]
+            if missing:
+                raise ValueError(f"SERVICESCORE_KAFKA_SECURITY_PROTOCOL is {protocol}: set "
+                                 f"{' and '.join(missing)}")
+        else:
+            given = [name for name, value in sasl.items() if value]
+            if given:
+                raise ValueError(f"{given[0]} is set but SERVICESCORE_KAFKA_SECURITY_PROTOCOL is "
+                                 f"{protocol} (use SASL_SSL or SASL_PLAINTEXT)")
+        if self.kafka_ssl_cafile is not None and protocol not in ("SSL", "SASL_SSL"):
+            raise ValueError(f"SERVICESCORE_KAFKA_SSL_CAFILE is set but "
+                             f"SERVICESCORE_KAFKA_SECURITY_PROTOCOL is {protocol} "
+                             "(use SSL or SASL_SSL)")
+        return self
+
     @field_validator("kafka_ssl_cafile")
     @classmethod
     def _cafile_exists(cls, value: Path | None) -> Path | None:
@@ -183,6 +218,10 @@ class Settings(BaseSettings):
         return host_port(self.api)
 
     @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        return host_port(self.metrics) if self.metrics else None
+
+    @property
     def api_secret(self) -> str | None:
         """The API token as text; an empty one counts as none."""
         return self.api_token.get_secret_value() or None if self.api_token else None
@@ -216,10 +255,29 @@ class Settings(BaseSettings):
     def masked(self) -> dict:
         """Every setting, secrets masked (a DSN's password too), for printing."""
         shown = self.model_dump(mode="json")
-        shown["clickhouse_dsn"] = re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", self.dsn)
+        shown["clickhouse_dsn"] = masked_dsn(self.dsn)
         for key in ("kafka_sasl_password", "api_token"):
             shown[key] = "***" if getattr(self, key) else None
         return shown
+
+
+# An option whose name says it is a secret: its value, up to the next option.
+_SECRET_OPTION = re.compile(r"([?&][^=&#]*(?:pass|secret|token|key)[^=&#]*=)[^&#]*",
+                            re.IGNORECASE)
+
+
+def masked_dsn(dsn: str) -> str:
+    """``dsn`` with its password, and the value of any option that looks like a secret
+    (``?password=``, ``?access_token=``), shown as ``***``. The user name stays: it says who
+    connects. The password runs from the first ``:`` of the user part to the *last* ``@``, so
+    one with an unescaped ``@``, ``/`` or ``?`` is masked whole (better too much than a part)."""
+    # Options first: an unescaped @ in an option's value must not pass for the end of a user
+    # part that is not there.
+    scheme, slashes, rest = _SECRET_OPTION.sub(r"\1***", dsn).partition("//")
+    user, at, host = rest.rpartition("@")
+    if slashes and at and ":" in user:
+        rest = f"{user.partition(':')[0]}:***@{host}"
+    return f"{scheme}{slashes}{rest}"
 
 
 def dsn_database(dsn: str) -> str | None:
@@ -254,8 +312,11 @@ def load_settings(**overrides) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"] and message.startswith("SERVICESCORE_"):
+            raise ConfigError(message) from None  # a rule across settings names them itself
         name = "SERVICESCORE_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise ConfigError(f"{name}: {first['msg'].removeprefix('Value error, ')}") from None
+        raise ConfigError(f"{name}: {message}") from None
     except SettingsError as exc:  # e.g. an unreadable .env file
         raise ConfigError(f"settings: {exc}") from None
 
