@@ -51,6 +51,9 @@ FACTS_PER_MESSAGE = 500  # a fact is under 2 KiB: a facts message stays far belo
 # 2,000 records stays below Kafka's 1 MiB message limit (a record is under 400 bytes).
 BATCH_EVENTS = 2000
 BATCH_WITHIN_S = 0.05
+# An occurred_at further ahead of the wall clock than this is a bad clock, not event time
+# (spec README, "Allowed lateness").
+AHEAD_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,11 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
     # The facts of recently changed tickets: the ticket's next event need not walk its history
     # again (a restored or moved state has another version, and is walked).
     recent = FactsCache(10_000)
+    clock = EventClock()
+
+    def observe_delays(done: float, stamps: list[float]) -> None:
+        for stamp in stamps:
+            metrics.event_to_fact_seconds.observe(max(0.0, done - stamp))
 
     async def send(topic, key: str, value, partition: int | None = None) -> None:
         what = f"sending to {topic.get_topic_name()}"
@@ -171,6 +179,7 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
     async def route_batch(events) -> None:
         bundles: dict[int, list[dict]] = {}
         routed_facts: list[dict] = []
+        fact_stamps: list[float] = []  # Kafka timestamps (s) of the events in routed_facts
         outcomes: Counter = Counter()
         now = now_ms()
         for event in events:
@@ -193,15 +202,19 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                 await send(dlq, routed.key, routed.value)
             elif routed.target == "ticket":
                 outcomes[topic, "ok"] += 1
+                # "at": when the event reached Kafka, for the event-to-fact delay.
+                routed.value["at"] = int(message.timestamp * 1000)
                 bundles.setdefault(ticket_partition(routed.key, config.partitions),
                                    []).append(routed.value)
             else:
                 outcomes[topic, "ok"] += 1
                 routed_facts.append(routed.value)
+                fact_stamps.append(message.timestamp)
         for partition, recs in bundles.items():
             await send(ticket_events, recs[0]["ticket_id"], {"recs": recs}, partition)
         if routed_facts:
             await send_facts(routed_facts, routed_facts[0]["engineer_id"])
+            observe_delays(time.time(), fact_stamps)
         for (topic, outcome), n in outcomes.items():
             metrics.events.labels(topic, outcome).inc(n)
         faults.reach("intake:sent")
@@ -218,13 +231,16 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                 by_ticket.setdefault(rec["ticket_id"], []).append(rec)
             out: list[dict] = []
             refused: list[tuple[list, dict, ticket.Refused]] = []
+            arrivals: list[float] = []  # Kafka timestamps (s) of the records taken
             now = now_ms()
+            newest = clock.newest
             for ticket_id, ticket_recs in by_ticket.items():
                 key = ticket_id.encode()
                 stored = states.get(key)
                 state, taken = None, []
                 for rec in ticket_recs:
                     source = rec.pop("src", None) or ["ticket-events", -1, -1]
+                    arrived = rec.pop("at", None)
                     try:
                         if state is None:
                             state = ticket.decode(stored, ticket_id)
@@ -247,15 +263,25 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                         refused.append((source, rec, step.refused))
                         continue
                     taken.append(rec)
+                    if arrived is not None:
+                        arrivals.append(arrived / 1000)
+                    if newest < rec["t"] <= now + AHEAD_MS:
+                        newest = rec["t"]
                     if ticket.held(state):
                         metrics.held.inc()
                     out.extend(step.facts)
                 if state is not None and taken:
-                    states[key] = ticket.encode(state)
+                    encoded = ticket.encode(state)
+                    metrics.ticket_state_bytes.observe(len(encoded))
+                    states[key] = encoded
                     faults.reach("lifecycle:state")
             if out:
                 await send_facts(out, recs[0]["ticket_id"])
             faults.reach("lifecycle:facts")
+            observe_delays(time.time(), arrivals)
+            if newest > clock.newest:
+                clock.newest = newest
+                metrics.newest_event_seconds.set(newest / 1000)
             for source, rec, refusal in refused:
                 await quarantine(source[0], source[1], source[2],
                                  ticket.encode(ticket.wire_event(rec)), refusal, "lifecycle")
@@ -279,6 +305,13 @@ def seek_before_streaming(app: faust.App) -> None:
     @app.on_rebalance_complete.connect
     async def _stop_flow_until_seeked(sender, **kwargs) -> None:
         app.consumer.stop_flow()
+
+
+@dataclass
+class EventClock:
+    """The newest occurred_at this worker has processed (ms), bad clocks ignored."""
+
+    newest: int = 0
 
 
 class FactsCache:

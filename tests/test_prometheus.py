@@ -73,6 +73,8 @@ def expected(traffic, facts: Counter, groups: dict[str, list[str]]) -> dict:
     facts topic."""
     deliveries = traffic["deliveries"]
     outcomes = Counter((t, "ok" if oracle.is_valid(t, e) else "dead_letter") for t, e in deliveries)
+    ticket_events = [oracle.parse_event(t, e) for t, e in deliveries if oracle.is_valid(t, e)
+                     and t not in ("complaint-filed", "assessment-recorded")]
     return {
         "events": {(t, o): n for (t, o), n in outcomes.items()},
         "dead letters": traffic["letters"],
@@ -82,7 +84,27 @@ def expected(traffic, facts: Counter, groups: dict[str, list[str]]) -> dict:
         "lag": {(g, t): 0 for g, names in groups.items() for t in names},
         "insert failures": 0,
         "batches inserted and timed": True,
+        # Every valid delivery reaches its facts (duplicates and held events included).
+        "event-to-fact delays": sum(1 for t, e in deliveries if oracle.is_valid(t, e)),
+        "newest event time": max(e.t for e in ticket_events
+                                 if e.t <= time.time() * 1000 + 86_400_000) / 1000,
+        # One size per state write: at least one per ticket, at most one per ticket event.
+        "states written": Between(len({e.fields["ticket_id"] for e in ticket_events}),
+                                  len(ticket_events)),
     }
+
+
+class Between:
+    """Equal to any number from ``lo`` to ``hi``."""
+
+    def __init__(self, lo: float, hi: float):
+        self.lo, self.hi = lo, hi
+
+    def __eq__(self, other) -> bool:
+        return other is not None and self.lo <= other <= self.hi
+
+    def __repr__(self) -> str:
+        return f"Between({self.lo}, {self.hi})"
 
 
 QUERIES = {
@@ -95,6 +117,9 @@ QUERIES = {
     "held (stored)": ("max(servicescore_held_events)", None),
     "lag": ("max by (group, topic) (servicescore_consumer_lag)", ("group", "topic")),
     "insert failures": ("sum(servicescore_sink_failures_total)", None),
+    "event-to-fact delays": ("sum(servicescore_event_to_fact_seconds_count)", None),
+    "newest event time": ("max(servicescore_newest_event_timestamp_seconds)", None),
+    "states written": ("sum(servicescore_ticket_state_bytes_count)", None),
 }
 
 
