@@ -214,8 +214,11 @@ def test_prometheus_scrapes_the_processes_that_serve_metrics(compose):
             targets |= {(name, sd["port"]) for name in sd["names"]}
         for static in job.get("static_configs", []):
             targets |= {(t.split(":")[0], int(t.split(":")[1])) for t in static["targets"]}
-    assert targets == {("sink", port), ("api", port)}
-    assert all(compose["services"][name]["command"] == ["sink"] for name, _ in targets)
+    worker = environment(compose["services"]["worker"])["SERVICESCORE_METRICS"]
+    metrics_port = Settings(_env_file=None, metrics=worker).metrics_address[1]
+    assert targets == {("sink", port), ("api", port), ("worker", metrics_port)}
+    assert all(compose["services"][name]["command"] == ["worker" if name == "worker" else "sink"]
+               for name, _ in targets)
 
 
 def test_the_image_installs_what_pyproject_ships():
