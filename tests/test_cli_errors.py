@@ -19,7 +19,9 @@ from servicescore.dev.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = "²"  # str.isdigit() is true, int() refuses it: the kind of value that used to crash
-FREE_TEXT = {"--engineer", "--team", "--topic", "--out"}  # any text is a valid value there
+# Any text is a valid value there (a folder or a file name too: "²" is one, and the demo
+# would make it its folder).
+FREE_TEXT = {"--engineer", "--team", "--topic", "--out", "--data-dir"}
 
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:

@@ -372,4 +372,7 @@ def run_worker(settings: Settings, with_sink: bool = False) -> None:
             sink.stop()
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
                           redirect_stdouts=False)
+    # Faust's start-up spinner hides and shows the cursor with escape codes even when the
+    # output is a file; `run` says itself when it serves (servicescore/app/startup.py).
+    worker.spinner = None
     worker.execute_from_commandline()

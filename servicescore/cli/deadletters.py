@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from servicescore.cli.arguments import MAX_LIMIT, limit
 from servicescore.cli.output import emit
-from servicescore.cli.reads import reader_for
+from servicescore.cli.reads import local_times, reader_for
 from servicescore.core.settings import Settings
 
 
@@ -22,8 +22,12 @@ def cmd_dlq(settings: Settings, args) -> int:
     reader = reader_for(settings)
     if args.action == "list":
         letters = reader.dead_letters(args.limit, args.topic)
-        shown = [{k: v for k, v in row.items() if k != "raw_base64"} for row in letters]
-        emit(shown, args.format, title="Dead letters")
+        # The raw bytes are for replay; a table also leaves out their hash (64 characters).
+        hidden = ("raw_base64",) if args.format == "json" else ("raw_base64", "raw_sha256")
+        shown = [{k: v for k, v in row.items() if k not in hidden} for row in letters]
+        local_times(shown, ("rejected_at", "replayed_at"), settings.timezone)
+        emit(shown, args.format, title=f"Dead letters, newest first (times in "
+                                       f"{settings.timezone})", empty="no dead letter")
         return 0
     sent = reader.replay_dead_letters(args.limit, args.topic)
     print(f"republished {sent} dead letter(s) to their source topics")

@@ -17,7 +17,12 @@ def register(sub) -> None:
 
 def cmd_run(settings: Settings, args) -> int:
     from servicescore.app.service import run_worker
+    from servicescore.app.startup import announce
 
+    # On stdout, apart from the logs: where the API, the data and the broker are, once it
+    # serves, and when it has caught up with what its topics already held.
+    announce(settings, lambda line: print(f"servicescore run: {line}" if not line.startswith(" ")
+                                          else line, flush=True))
     run_worker(settings, with_sink=True)
     return 0
 

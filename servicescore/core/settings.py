@@ -7,7 +7,9 @@ never reads ``os.environ``. Secrets are ``SecretStr`` and print masked.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -22,7 +24,6 @@ from schemas.calendar import DAY_NAMES, WorkCalendar, default_hours
 from servicescore.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA_DIR = Path(".data")
 _DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # ours are used unquoted in DDL
 _HOURS = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\],/]*):([0-9]{1,5})$", re.ASCII)
@@ -53,7 +54,8 @@ class Settings(BaseSettings):
     # only names it for the embedded engine (whose DSN path is a folder) or a DSN naming none.
     clickhouse_dsn: SecretStr | None = None
     clickhouse_database: str = "servicescore"
-    data_dir: Path = DEFAULT_DATA_DIR
+    # Not the current directory: every command finds the same data wherever it is started.
+    data_dir: Path = Field(default_factory=lambda: default_data_dir())
 
     # Local broker for development (servicescore kafka start)
     kafka_home: Path | None = None
@@ -99,6 +101,13 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     # Crash tests only: stop the worker dead at a point of a step (servicescore/core/faults.py).
     crash_at: str | None = None
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_folder(cls, value: Path) -> Path:
+        """``~`` expanded and made absolute once, so what `servicescore config` shows is the
+        folder every part of the program uses."""
+        return value.expanduser().absolute()
 
     @field_validator("work_hours", "frt_targets_s", "aht_targets_s", "onsite_targets_s",
                      "review_weights", mode="before")
@@ -278,6 +287,21 @@ def masked_dsn(dsn: str) -> str:
     if slashes and at and ":" in user:
         rest = f"{user.partition(':')[0]}:***@{host}"
     return f"{scheme}{slashes}{rest}"
+
+
+def default_data_dir() -> Path:
+    """The data folder unless SERVICESCORE_DATA_DIR names one: the user's data folder of the
+    platform, ``$XDG_DATA_HOME/servicescore`` (by default ``~/.local/share/servicescore``),
+    ``~/Library/Application Support/servicescore`` on macOS, ``%LOCALAPPDATA%\\servicescore``
+    on Windows."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "servicescore"
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "servicescore"
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    # The XDG base directory spec: a relative path there is invalid and is ignored.
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "servicescore"
 
 
 def dsn_database(dsn: str) -> str | None:
