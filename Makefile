@@ -36,6 +36,12 @@ ops-tools:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 		prometheus kcat)
 
+# The tour, the README's first command: a local Kafka, the pipeline on the embedded ClickHouse,
+# a simulated month with live KPIs, its close, the appraisal sheets and a summary (about a
+# minute; README "Set-up on a fresh machine"). DEMO_FLAGS="--days 5 --engineers 8" shortens it.
+demo: install kafka-jars
+	$(BIN)/servicescore demo $(DEMO_FLAGS)
+
 # Every test, the real-Kafka and real-ClickHouse ones included: the session starts its own
 # broker on free ports (or uses SERVICESCORE_KAFKA_BOOTSTRAP) and stops it afterwards.
 test: install browser ops-tools

@@ -13,6 +13,7 @@ import asyncio
 import csv
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from schemas.period import parse_instant
 from servicescore.app import api
 from servicescore.app.reader import LocalReader
 from servicescore.app.service import bind_api
+from servicescore.app.startup import COORDINATOR_LOGGER, FirstStart
 from servicescore.cli.reads import MANAGER_FIELDS, TICKET_COLUMNS
 from servicescore.core.metrics import Metrics
 from servicescore.core.settings import load_settings
@@ -274,3 +276,21 @@ def test_run_says_what_it_started_and_when_it_caught_up(kafka_bootstrap, tmp_pat
     assert any(line.startswith(f"  Kafka        {kafka_bootstrap}") for line in lines)
     assert f"servicescore run: caught up: {events:,} event(s)" in text
     assert "\x1b" not in text and "ERROR" not in text and "Traceback" not in text
+
+
+def coordinator_record(error: Exception) -> logging.LogRecord:
+    """The line aiokafka logs, at ERROR, each time it finds no coordinator for its group."""
+    return logging.LogRecord(COORDINATOR_LOGGER, logging.ERROR, __file__, 1,
+                             "Group Coordinator Request failed: %s", (error,), None)
+
+
+def test_a_new_brokers_missing_coordinator_is_not_an_error_at_first():
+    from aiokafka.errors import GroupAuthorizationFailedError, GroupCoordinatorNotAvailableError
+
+    now = [0.0]
+    first_start = FirstStart(grace_s=120, clock=lambda: now[0])
+    assert not first_start.filter(coordinator_record(GroupCoordinatorNotAvailableError()))
+    # not a retriable one, nor the same after the first two minutes: those are real trouble
+    assert first_start.filter(coordinator_record(GroupAuthorizationFailedError()))
+    now[0] = 121.0
+    assert first_start.filter(coordinator_record(GroupCoordinatorNotAvailableError()))

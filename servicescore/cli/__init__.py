@@ -12,12 +12,22 @@ import logging
 import os
 import sys
 
-from servicescore.cli import appraisal, deadletters, infra, reads, report, roster, services, traffic
+from servicescore.cli import (
+    appraisal,
+    deadletters,
+    demo,
+    infra,
+    reads,
+    report,
+    roster,
+    services,
+    traffic,
+)
 from servicescore.core.errors import ServicescoreError
 from servicescore.core.settings import Settings, load_settings
 
 # in --help's order
-FAMILIES = (infra, services, reads, appraisal, report, roster, deadletters, traffic)
+FAMILIES = (demo, infra, services, reads, appraisal, report, roster, deadletters, traffic)
 OWN_LOGGERS = ("servicescore", "streams", "consumers", "schemas", "appraisal")
 SIGPIPE_EXIT = 141  # what a shell reports for a writer whose reader left (128 + SIGPIPE)
 
@@ -78,7 +88,11 @@ def quiet_libraries(settings: Settings, service: bool) -> None:
     Kafka and ClickHouse clients' own connection warnings must not reach the terminal."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
-    if not service:
+    if service:
+        from servicescore.app.startup import quiet_first_start
+
+        quiet_first_start()  # a new broker's missing coordinator is retried, not an error
+    else:
         # A filter on the handler, not logger levels: clickhouse_connect sets urllib3's level
         # itself when it is imported, after this runs.
         for handler in logging.getLogger().handlers:
