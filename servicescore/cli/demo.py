@@ -161,6 +161,7 @@ def _summary(demo, results: dict, fmt: str, seconds: float, running: bool) -> No
              "data_dir": str(demo.folder), "service_log": str(demo.service_log),
              "explore": f"{env} servicescore kpis --period {plan.month}"}
     if running:
+        where["board"] = f"http://{demo.api}/?period={plan.month}"
         where["api"] = f"http://{demo.api}/kpis?period={plan.month}"
     if fmt == "json":
         print(json.dumps({"period": plan.month, "days": plan.days,
@@ -180,7 +181,9 @@ def _summary(demo, results: dict, fmt: str, seconds: float, running: bool) -> No
     print()
     print(f"Open the appraisal sheets: {where['report_url']}")
     if running:
-        print(f"The API: {where['api']} (Ctrl-C stops the demo)")
+        print(f"The live board:            {where['board']} (its grades ask for the token "
+              f"below)")
+        print(f"The API:                   {where['api']} (Ctrl-C stops the demo)")
     print(f"Explore the data:          {where['explore']}")
     print(f"The pipeline's log:        {where['service_log']}")
     print(f"{results['events']:,} events in {human('took_s', seconds)}"
