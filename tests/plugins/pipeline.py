@@ -54,9 +54,11 @@ class Pipeline:
     def json(self, *args: str):
         return json.loads(self.cli(*args, "--format", "json").stdout)
 
-    def start(self, part: str, env_extra: dict | None = None) -> None:
-        log = open(self.folder / f"{part}.log", "ab")
-        self.processes[part] = subprocess.Popen([*CLI, part], env={**self.env, **(env_extra or {})},
+    def start(self, part: str, env_extra: dict | None = None, name: str | None = None) -> None:
+        """Run the command ``part``; ``name`` tells a second process of one command apart."""
+        name = name or part
+        log = open(self.folder / f"{name}.log", "ab")
+        self.processes[name] = subprocess.Popen([*CLI, part], env={**self.env, **(env_extra or {})},
                                                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_exit(self, part: str, timeout: float = 300) -> int:
