@@ -19,10 +19,12 @@ from tests.test_api import TZ, one_resolution, settings  # noqa: F401 - fixtures
 
 TOKEN = "operations-token"
 YEAR = (parse_instant("2026", TZ), parse_instant("2027", TZ))
+MONTH = (parse_instant("2026-06", TZ), parse_instant("2026-07", TZ))  # per-day reads: <= 92 days
 # One call per read operation (replay changes things: it is covered by tests/test_service.py).
 CALLS = {"kpis": YEAR, "tickets": YEAR, "backlog": (), "held": (5,), "held_summary": (),
          "check": (), "dead_letters": (5,), "appraisals": ("2026-06", True),
-         "adjustments": ("2026-06",), "score": ("2026-06",), "report_data": ("2026-06",)}
+         "adjustments": ("2026-06",), "score": ("2026-06",), "report_data": ("2026-06",),
+         "daily_kpis": MONTH, "latest_appraisals": ()}
 
 
 def test_every_operation_is_a_local_reader_method_with_those_parameters():
