@@ -41,7 +41,7 @@ from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ticket_events_topic
 from schemas.facts import FACTS_TOPIC
 from servicescore.core.faults import Faults
 from servicescore.core.metrics import Metrics
-from streams import lifecycle, ticket
+from streams import lifecycle, retirement, ticket
 from streams.facts import Derived
 from streams.intake import route
 
@@ -51,9 +51,6 @@ FACTS_PER_MESSAGE = 500  # a fact is under 2 KiB: a facts message stays far belo
 # 2,000 records stays below Kafka's 1 MiB message limit (a record is under 400 bytes).
 BATCH_EVENTS = 2000
 BATCH_WITHIN_S = 0.05
-# An occurred_at further ahead of the wall clock than this is a bad clock, not event time
-# (spec README, "Allowed lateness").
-AHEAD_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -68,6 +65,7 @@ class WorkerConfig:
     partitions: int = 6
     topic_prefix: str = ""
     crash_at: str | None = None  # crash tests only (servicescore/core/faults.py)
+    allowed_lateness_ms: int = 60 * retirement.DAY_MS
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
@@ -134,6 +132,17 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
     # again (a restored or moved state has another version, and is walked).
     recent = FactsCache(10_000)
     clock = EventClock()
+    lateness = config.allowed_lateness_ms
+    due = retirement.RetirementIndex()
+
+    @app.on_partitions_revoked.connect
+    async def _forget_moved_tickets(sender, revoked, **kwargs) -> None:
+        # A ticket whose partition moves is changed by another worker meanwhile; should it come
+        # back, a state built elsewhere could carry the version of one cached here. Only a
+        # cached step of this worker's own last write may be reused. The retirement index is
+        # rebuilt from the store for the same reason.
+        recent.clear()
+        due.forget(range(config.partitions))
 
     def observe_delays(done: float, stamps: list[float]) -> None:
         for stamp in stamps:
@@ -225,6 +234,14 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
         # read and written once per bundle, in this message's partition as Faust's table
         # requires, and its facts go out in a few messages.
         async for value in stream:
+            partition = stream.current_event.message.partition
+            # Before the bundle's records: a record of a ticket due by the clock so far finds
+            # it retired whichever bundle reaches the partition first.
+            try:
+                await retire(partition)
+            except Exception:  # noqa: BLE001 - retirement is housekeeping: it retries next time
+                log.exception("retiring ticket states of partition %d failed", partition)
+                due.forget([partition])
             recs = value["recs"] if "recs" in value else [value]  # a record of before 0.6
             by_ticket: dict[str, list[dict]] = {}
             for rec in recs:
@@ -241,6 +258,11 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                 for rec in ticket_recs:
                     source = rec.pop("src", None) or ["ticket-events", -1, -1]
                     arrived = rec.pop("at", None)
+                    if stored is None and retirement.too_late(rec["t"], clock.newest, lateness):
+                        refused.append((source, rec, ticket.Refused("too_late", (
+                            retirement.too_late_reason(ticket_id, rec["t"], clock.newest,
+                                                       lateness)))))
+                        continue
                     try:
                         if state is None:
                             state = ticket.decode(stored, ticket_id)
@@ -265,8 +287,7 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                     taken.append(rec)
                     if arrived is not None:
                         arrivals.append(arrived / 1000)
-                    if newest < rec["t"] <= now + AHEAD_MS:
-                        newest = rec["t"]
+                    newest = retirement.advance(newest, rec["t"], now)
                     if ticket.held(state):
                         metrics.held.inc()
                     out.extend(step.facts)
@@ -274,6 +295,7 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                     encoded = ticket.encode(state)
                     metrics.ticket_state_bytes.observe(len(encoded))
                     states[key] = encoded
+                    due.add(partition, key, retirement.retire_at_ms(state, lateness))
                     faults.reach("lifecycle:state")
             if out:
                 await send_facts(out, recs[0]["ticket_id"])
@@ -285,6 +307,46 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
             for source, rec, refusal in refused:
                 await quarantine(source[0], source[1], source[2],
                                  ticket.encode(ticket.wire_event(rec)), refusal, "lifecycle")
+
+    async def retire(partition: int) -> None:
+        """Retire the due ticket states of ``partition`` (streams/retirement.py), inside the
+        stream iteration of one of its messages: Faust writes a table's changelog to the
+        partition of the message being processed, and a key's partition is its bundle's."""
+        if not due.known(partition):
+            index_store(partition)
+        for key in due.pop_due(partition, clock.newest):
+            raw = states.get(key)
+            if raw is None:
+                continue
+            state = ticket.decode(raw, key.decode())
+            if not retirement.due(state, clock.newest, lateness):
+                due.add(partition, key, retirement.retire_at_ms(state, lateness))
+                continue
+            held = ticket.held(state)
+            if held:  # its opened never came: its events become dead letters, not nothing
+                reason = retirement.held_reason(state["tid"], lateness)
+                for rec in ticket.ordered(state):
+                    await quarantine(ticket.TOPICS[rec["k"]], retirement.NO_PARTITION,
+                                     retirement.letter_offset(rec["id"]),
+                                     ticket.encode(ticket.wire_event(rec)),
+                                     ticket.Refused("too_late", reason), "lifecycle")
+                # ... and no longer wait: their rows in the held listing go.
+                await send_facts(lifecycle.unheld(state), state["tid"])
+            del states[key]
+            recent.drop(state["tid"])
+            metrics.tickets_retired.labels("held" if held else "opened").inc()
+
+    def index_store(partition: int) -> None:
+        """After an assignment: which stored states of ``partition`` retire when (one read of
+        the partition's keys and states)."""
+        due.start(partition)
+        for key in list(states.keys()):
+            if ticket_partition(key.decode(), config.partitions) != partition:
+                continue
+            raw = states.get(key)
+            if raw is not None:
+                due.add(partition, key, retirement.retire_at_ms(
+                    ticket.decode(raw, key.decode()), lateness))
 
     return app
 
@@ -324,6 +386,12 @@ class FactsCache:
 
     def get(self, ticket_id: str) -> Derived | None:
         return self.items.get(ticket_id)
+
+    def clear(self) -> None:
+        self.items.clear()
+
+    def drop(self, ticket_id: str) -> None:
+        self.items.pop(ticket_id, None)
 
     def put(self, ticket_id: str, derived: Derived | None) -> None:
         if derived is None:

@@ -59,3 +59,10 @@ def resend(state: dict, facts: dict[str, dict]) -> list[dict]:
                                        "event_id": rec["id"]})), "v": state["v"]}
                 for rec in ticket.ordered(state) if rec["k"] != "opened"]
     return out
+
+
+def unheld(state: dict) -> list[dict]:
+    """Tombstones of the held rows of a held state that retires (a version above the rows')."""
+    return [{**tombstone(fact_key({"kind": "held", "ticket_id": rec["ticket_id"],
+                                   "event_id": rec["id"]})), "v": state["v"] + 1}
+            for rec in ticket.ordered(state)]

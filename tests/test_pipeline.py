@@ -146,3 +146,23 @@ def test_kpis_survive_a_crashed_worker_and_a_killed_sink(pipeline_factory, traff
     p.stop_all()
     assert_matches_oracle(p, traffic)
     assert_dead_letters(p, traffic)
+
+
+def test_two_workers_in_one_group_share_the_work_and_lose_nothing(pipeline_factory, traffic):
+    """Scale-out: a second worker joins the group while the first is busy; the partitions (and
+    their ticket states) are split between them through a rebalance, and the KPIs still equal
+    the oracle: nothing lost, nothing counted twice. (Two sinks in one group, which the
+    embedded engine cannot host in two processes, are tested in test_sink.py.)"""
+    p = started(pipeline_factory, traffic, "scale-out", "worker", "sink")
+    p.cli("replay", str(traffic["folder"] / "part1.jsonl"))
+    second = p.folder / "second"
+    p.start("worker", {"SERVICESCORE_DATA_DIR": str(second), "SERVICESCORE_METRICS": ""},
+            name="worker-2")
+    p.cli("replay", str(traffic["folder"] / "part2.jsonl"))
+    p.wait_idle()
+    p.stop_all()
+    assert_matches_oracle(p, traffic)
+    assert_dead_letters(p, traffic)
+    for folder in (p.folder, second):  # both took part: each holds ticket states
+        stores = list((folder / "worker").glob("*/v1/tables/ticket-state-*.db"))
+        assert stores, f"the worker of {folder} kept no ticket state"

@@ -27,7 +27,7 @@ from servicescore.app.reader import LocalReader
 from servicescore.core.errors import ConfigError, ServicescoreError
 from servicescore.core.logs import limit_repeats, silenced
 from servicescore.core.metrics import SINK, WORKER, Metrics
-from servicescore.core.settings import Settings, writable_folder
+from servicescore.core.settings import Settings, duration_ms, writable_folder
 from servicescore.kafka import topics
 from servicescore.kafka.client import Cluster, KafkaConnection, client_options
 from servicescore.queries import kpis
@@ -327,7 +327,8 @@ def worker_config(settings: Settings):
 
     return WorkerConfig(settings.app_id, KafkaConnection.of(settings).faust(), settings.data_dir,
                         settings.work_calendar(), settings.timezone, settings.partitions,
-                        settings.topic_prefix, settings.crash_at)
+                        settings.topic_prefix, settings.crash_at,
+                        duration_ms(settings.allowed_lateness))
 
 
 def run_worker(settings: Settings, with_sink: bool = False) -> None:

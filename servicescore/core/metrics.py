@@ -26,7 +26,7 @@ class Metrics:
         "registry", "events", "dead_letters", "facts", "held", "sink_rows", "sink_batches",
         "sink_failures", "sink_insert_seconds", "event_lag_seconds", "kpi_freshness_seconds",
         "consumer_lag", "inconsistent_tickets", "held_events", "event_to_fact_seconds",
-        "newest_event_seconds", "ticket_state_bytes",
+        "newest_event_seconds", "ticket_state_bytes", "tickets_retired",
     )
 
     def __init__(self, registry: CollectorRegistry | None = None,
@@ -76,6 +76,10 @@ class Metrics:
             "ticket-state table (the budget is 768 KiB)",
             buckets=(256, 1024, 4096, 16384, 65536, 262144, 524288, 786432),
             registry=of("worker"))
+        self.tickets_retired = Counter(
+            "servicescore_tickets_retired_total", "Ticket states retired by event time "
+            "(allowed lateness), by whether the ticket had been opened or was still held",
+            ["outcome"], registry=of("worker"))
 
         self.sink_rows = Counter("servicescore_sink_rows_total", "Rows inserted, by table",
                                  ["table"], registry=of("sink"))

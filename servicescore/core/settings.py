@@ -94,6 +94,10 @@ class Settings(BaseSettings):
         }
     )
 
+    # Exactness holds for events at most this late; a ticket's state retires after its last
+    # event by 30 days plus this (spec README, "Allowed lateness"). 60d, 36h, 90m or 30s.
+    allowed_lateness: str = "60d"
+
     # Sink
     sink_batch_rows: int = Field(1000, ge=1)
     sink_batch_seconds: float = Field(1.0, gt=0)
@@ -101,6 +105,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     # Crash tests only: stop the worker dead at a point of a step (servicescore/core/faults.py).
     crash_at: str | None = None
+
+    @field_validator("allowed_lateness")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        duration_ms(value)
+        return value
 
     @field_validator("data_dir")
     @classmethod
@@ -287,6 +297,18 @@ def masked_dsn(dsn: str) -> str:
     if slashes and at and ":" in user:
         rest = f"{user.partition(':')[0]}:***@{host}"
     return f"{scheme}{slashes}{rest}"
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|s)?\s*$")
+_UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000}
+
+
+def duration_ms(text: str) -> int:
+    """``60d``, ``36h``, ``90m``, ``30s`` or a bare number of days, as milliseconds."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as 60d, 36h, 90m or 30s")
+    return int(float(match.group(1)) * _UNIT_MS[match.group(2) or "d"])
 
 
 def default_data_dir() -> Path:
