@@ -25,6 +25,11 @@ class WorkCalendar:
     hours: dict[str, list[str]] = field(default_factory=default_hours)
     holidays: frozenset[date] = frozenset()
     workdays: frozenset[date] = frozenset()
+    # local date ordinal -> its working spans as UTC epoch-ms pairs: a day's hours are parsed
+    # and placed in the timezone once, not on every duration (the worker computes two or three
+    # per event).
+    _days: dict[int, tuple[tuple[int, int], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def spans(self, day: date) -> list[tuple[time, time]]:
         """The working spans of one local date."""
@@ -38,19 +43,33 @@ class WorkCalendar:
         if end_ms <= start_ms:
             return 0.0
         zone = ZoneInfo(self.timezone)
-        start = datetime.fromtimestamp(start_ms / 1000, UTC)
-        end = datetime.fromtimestamp(end_ms / 1000, UTC)
-        total = timedelta()
-        day = start.astimezone(zone).date()
-        last = end.astimezone(zone).date()
+        day = datetime.fromtimestamp(start_ms / 1000, zone).date().toordinal()
+        last = datetime.fromtimestamp(end_ms / 1000, zone).date().toordinal()
+        total = 0
         while day <= last:
-            for opens, closes in self.spans(day):
-                lo = max(start, _instant(day, opens, zone))
-                hi = min(end, _instant(day, closes, zone))
+            for opens, closes in self._day_ms(day, zone):
+                lo, hi = max(start_ms, opens), min(end_ms, closes)
                 if hi > lo:
                     total += hi - lo
-            day += timedelta(days=1)
-        return total / timedelta(milliseconds=1) / 1000
+            day += 1
+        return total / 1000
+
+    def _day_ms(self, ordinal: int, zone: ZoneInfo) -> tuple[tuple[int, int], ...]:
+        spans = self._days.get(ordinal)
+        if spans is None:
+            day = date.fromordinal(ordinal)
+            spans = tuple((_epoch_ms(_instant(day, opens, zone)),
+                           _epoch_ms(_instant(day, closes, zone)))
+                          for opens, closes in self.spans(day))
+            self._days[ordinal] = spans
+        return spans
+
+
+def _epoch_ms(instant: datetime) -> int:
+    return (instant - _EPOCH) // timedelta(milliseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _span(text: str) -> tuple[time, time]:
