@@ -1,6 +1,6 @@
-"""What each hop of the worker costs, and the most a Python worker could do without Faust.
+"""The worker's pure steps on plain aiokafka: each step's cost, and a bound without Faust.
 
-    .venv/bin/python -m bench.hops --days 30 --engineers 60
+    .venv/bin/python -m bench.runtime --days 30 --engineers 60
 
 On the same pre-produced event topics (a real local Kafka), in one process, one after another:
 
@@ -94,8 +94,8 @@ class Worker:
                   for i in range(0, len(out), 500)]
         if self.steps < 4:
             return
-        sends = [await self.producer.send("hops-facts", chunk) for chunk in chunks]
-        sends += [await self.producer.send("hops-state", value, key=key.encode())
+        sends = [await self.producer.send("runtime-facts", chunk) for chunk in chunks]
+        sends += [await self.producer.send("runtime-state", value, key=key.encode())
                   for key, value in changed.items()]
         await asyncio.gather(*sends)
 
@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--engineers", type=int, default=60)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="sshops-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ssruntime-") as tmp:
         folder = Path(tmp)
         broker = local_kafka(folder / "kafka")
         bootstrap = broker.start()
