@@ -241,7 +241,7 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                 await retire(partition)
             except Exception:  # noqa: BLE001 - retirement is housekeeping: it retries next time
                 log.exception("retiring ticket states of partition %d failed", partition)
-                due.forget([partition])
+                due.forget(range(config.partitions))
             recs = value["recs"] if "recs" in value else [value]  # a record of before 0.6
             by_ticket: dict[str, list[dict]] = {}
             for rec in recs:
@@ -313,7 +313,7 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
         stream iteration of one of its messages: Faust writes a table's changelog to the
         partition of the message being processed, and a key's partition is its bundle's."""
         if not due.known(partition):
-            index_store(partition)
+            index_store()
         for key in due.pop_due(partition, clock.newest):
             raw = states.get(key)
             if raw is None:
@@ -336,17 +336,18 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
             recent.drop(state["tid"])
             metrics.tickets_retired.labels("held" if held else "opened").inc()
 
-    def index_store(partition: int) -> None:
-        """After an assignment: which stored states of ``partition`` retire when (one read of
-        the partition's keys and states)."""
-        due.start(partition)
-        for key in list(states.keys()):
-            if ticket_partition(key.decode(), config.partitions) != partition:
+    def index_store() -> None:
+        """After an assignment: when each stored state may retire, in one pass over the store
+        (the worker's partitions only) for all partitions at once."""
+        for partition in range(config.partitions):
+            due.start(partition)
+        for key, raw in states.items():  # a sync loop: nothing writes meanwhile
+            try:
+                retire_at = retirement.retire_at_ms(ticket.decode(raw, key.decode()), lateness)
+            except Exception:  # noqa: BLE001 - a state this version cannot read stays
+                log.exception("ticket state %r cannot be read; it is never retired", key)
                 continue
-            raw = states.get(key)
-            if raw is not None:
-                due.add(partition, key, retirement.retire_at_ms(
-                    ticket.decode(raw, key.decode()), lateness))
+            due.add(ticket_partition(key.decode(), config.partitions), key, retire_at)
 
     return app
 

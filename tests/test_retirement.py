@@ -140,7 +140,8 @@ def across_the_bound(kafka_bootstrap, tmp_path_factory):
     2. and 3. NEW tickets 33 days later: the clock passes OLD's and WAITING's bound (last event
        + 30 days + 2 days) but not LIVE's, and every partition sees a message;
     4. late surveys of OLD and LIVE, a reopen of OLD beyond its look-ahead, and a ticket LATE
-       whose events are over three days behind the clock."""
+       whose events are over three days behind the clock.
+    The worker restarts after round 1: it finds what may retire in its store, its clock anew."""
     from tests.plugins.pipeline import Pipeline
 
     folder = tmp_path_factory.mktemp("retirement")
@@ -168,6 +169,9 @@ def across_the_bound(kafka_bootstrap, tmp_path_factory):
             path.write_text("\n".join(json.dumps({"topic": t, "event": e}) for t, e in records))
             p.cli("replay", str(path))
             p.wait_idle()
+            if n == 0:  # the states of round 1 are found in the store by a restarted worker
+                p.stop("worker")
+                p.start("worker")
         yield p
     finally:
         p.stop_all()
