@@ -217,6 +217,34 @@ class Sink:
             m.event_lag_seconds.observe(max(0.0, now - oldest / 1000))
 
 
+class SinkGroup:
+    """Sinks of one consumer group in one process, sharing its storage: the group splits the
+    partitions between them as between sink processes. One failing stops the others."""
+
+    def __init__(self, sinks: list[Sink]):
+        self.sinks = sinks
+
+    def stop(self) -> None:
+        for sink in self.sinks:
+            sink.stop()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for sink in self.sinks:
+                group.create_task(sink.run())
+
+    @property
+    def last_commit_at(self) -> float | None:
+        """The latest commit of any of them (/health: is the group making progress)."""
+        return max((s.last_commit_at for s in self.sinks if s.last_commit_at is not None),
+                   default=None)
+
+    @property
+    def failing_since(self) -> float | None:
+        return min((s.failing_since for s in self.sinks if s.failing_since is not None),
+                   default=None)
+
+
 def _outcome(topic: str, value: bytes | None, timestamp_ms: int,
              key: bytes | None) -> list[dict] | Refusal:
     try:

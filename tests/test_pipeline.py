@@ -5,16 +5,21 @@ of the traffic. The KPI rules themselves are tested without Kafka in tests/contr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from datetime import date
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from schemas.events import EVENT_TOPICS
 from schemas.period import parse_instant
 from servicescore.core.faults import EXIT_CODE
 from servicescore.dev.simulate import simulate, write_jsonl, write_roster_csv
+from servicescore.kafka.client import client_options
+from servicescore.kafka.topics import sink_group
 from tests import oracle
 
 TZ = "Asia/Shanghai"
@@ -109,6 +114,19 @@ def assert_dead_letters(pipeline, traffic) -> None:
     assert all(letter["reason"] for letter in letters)
 
 
+async def members(settings, group: str) -> list[list]:
+    """The partitions assigned to each member of a consumer group, as the broker says."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        (described,) = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    (_error, _group, _state, _protocol_type, _protocol, found, *_rest) = described.groups[0]
+    # A member is (id, client, host, metadata, assignment).
+    return [ConsumerProtocolMemberAssignment.decode(member[4]).partitions() for member in found]
+
+
 def started(pipeline_factory, traffic, name: str, *parts: str):
     """Topics, roster and the ``parts`` (worker, sink) running: ready for traffic."""
     p = pipeline_factory(name)
@@ -148,19 +166,27 @@ def test_kpis_survive_a_crashed_worker_and_a_killed_sink(pipeline_factory, traff
     assert_dead_letters(p, traffic)
 
 
-def test_two_workers_in_one_group_share_the_work_and_lose_nothing(pipeline_factory, traffic):
+def test_two_workers_and_two_sinks_in_one_group_share_the_work_and_lose_nothing(
+        pipeline_factory, traffic):
     """Scale-out: a second worker joins the group while the first is busy; the partitions (and
     their ticket states) are split between them through a rebalance, and the KPIs still equal
-    the oracle: nothing lost, nothing counted twice. (Two sinks in one group, which the
-    embedded engine cannot host in two processes, are tested in test_sink.py.)"""
-    p = started(pipeline_factory, traffic, "scale-out", "worker", "sink")
+    the oracle: nothing lost, nothing counted twice. Two sinks share the facts' group (in one
+    process: the embedded engine is one process per folder; a rebalance between them during
+    an outage is in test_sink.py)."""
+    p = pipeline_factory("scale-out")
+    p.cli("topics", "create")
+    p.cli("roster", "import", str(traffic["folder"] / "roster.csv"))
+    p.start("worker")
+    p.start("sink", {"SERVICESCORE_SINK_CONSUMERS": "2"})
     p.cli("replay", str(traffic["folder"] / "part1.jsonl"))
     second = p.folder / "second"
     p.start("worker", {"SERVICESCORE_DATA_DIR": str(second), "SERVICESCORE_METRICS": ""},
             name="worker-2")
     p.cli("replay", str(traffic["folder"] / "part2.jsonl"))
     p.wait_idle()
+    sinks = asyncio.run(members(p.settings, sink_group(p.settings.app_id)))
     p.stop_all()
+    assert len(sinks) == 2 and all(sinks), f"both sinks own partitions: {sinks}"
     assert_matches_oracle(p, traffic)
     assert_dead_letters(p, traffic)
     for folder in (p.folder, second):  # both took part: each holds ticket states

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from consumers.clickhouse import ClickHouseWriter
 from consumers.deadletters import DeadLetterProducer
-from consumers.sink import Sink
+from consumers.sink import Sink, SinkGroup
 from schemas.events import DLQ_TOPIC, ROSTER_TOPIC
 from schemas.facts import FACTS_TOPIC
 from servicescore.app import api
@@ -83,6 +83,13 @@ def make_sink(settings: Settings, storage: Storage, metrics: Metrics) -> Sink:
     logical = {settings.topic(t): t for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)}
     return Sink(consumer, ClickHouseWriter(storage), metrics, logical, dead_letters,
                 settings.sink_batch_rows, settings.sink_batch_seconds)
+
+
+def make_sinks(settings: Settings, storage: Storage, metrics: Metrics) -> SinkGroup:
+    """SERVICESCORE_SINK_CONSUMERS sinks of the one group, each with its own consumer and
+    dead-letter producer."""
+    return SinkGroup([make_sink(settings, storage, metrics)
+                      for _ in range(settings.sink_consumers)])
 
 
 def bind_api(settings: Settings) -> socket.socket:
@@ -303,7 +310,7 @@ def run_sink(settings: Settings, with_api: bool = True) -> None:
         topics.run(topics.create_topics(Cluster.of(settings)))
 
     async def main():
-        sink = make_sink(settings, storage, metrics)
+        sink = make_sinks(settings, storage, metrics)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, sink.stop)
@@ -357,7 +364,7 @@ def run_worker(settings: Settings, with_sink: bool = False) -> None:
             finally:
                 await runner.cleanup()
     if with_sink:
-        sink = make_sink(settings, storage, metrics)
+        sink = make_sinks(settings, storage, metrics)
 
         @app.task
         async def sink_and_api():

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # Sink
     sink_batch_rows: int = Field(1000, ge=1)
     sink_batch_seconds: float = Field(1.0, gt=0)
+    # Sinks of one consumer group in this process. The embedded engine is one process per data
+    # folder, so sinks sharing it share the process; against a ClickHouse server, start
+    # `servicescore sink` several times instead.
+    sink_consumers: int = Field(1, ge=1, le=16)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     # Crash tests only: stop the worker dead at a point of a step (servicescore/core/faults.py).
