@@ -199,6 +199,11 @@ DLQ_TOPIC = "events-dlq"
 ROSTER_TOPIC = "engineer-roster"
 
 
+def intake_group(app_id: str) -> str:
+    """The intake's consumer group (the lifecycle's is the app id itself, as Faust names it)."""
+    return f"{app_id}-intake"
+
+
 def ticket_events_topic(app_id: str) -> str:
     """The internal topic the intake re-keys ticket records onto, by ticket_id (one per app:
     its name is stable, it reaches consumer groups and offsets)."""

@@ -3,13 +3,17 @@
 Topology (names are stable: they reach consumer groups, changelogs and state)::
 
     9 event topics --intake--> events-dlq              (bad messages, with their reason)
-                          \\--> <app>-ticket-events    (records re-keyed by ticket_id)
+                          \\--> <app>-ticket-events    (one bundle per partition and batch)
                           \\--> facts                  (complaints, assessments)
     <app>-ticket-events --lifecycle [table ticket-state]--> facts
                                                        \\--> events-dlq (refused records)
 
 Repeats through a new ticket of the same customer and category are a relation between tickets:
 ClickHouse answers them from the facts (sql/004), no stream state is kept for them.
+
+The intake is a plain aiokafka consumer group, ``<app>-intake`` (streams/intake_loop.py: it
+holds no state, and Faust's stream costs more per message than routing); the lifecycle is a
+Faust agent in the group ``<app>``, with the tickets' states in its table.
 
 At-least-once, and nothing a producer sends can stop it:
 - Faust commits an offset only after the producer has flushed what the agents sent for it; the
@@ -28,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,21 +40,16 @@ import faust
 from aiokafka.partitioner import murmur2
 
 from schemas.calendar import WorkCalendar
-from schemas.deadletter import REPLAY_HEADER, dead_letter
-from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ticket_events_topic
+from schemas.deadletter import dead_letter
+from schemas.events import DLQ_TOPIC, ticket_events_topic
 from schemas.facts import FACTS_TOPIC
 from servicescore.core.faults import Faults
 from servicescore.core.metrics import Metrics
 from streams import lifecycle, retirement, ticket
 from streams.facts import Derived
-from streams.intake import route
+from streams.intake_loop import FACTS_PER_MESSAGE, Intake
 
 log = logging.getLogger("servicescore.streams")
-FACTS_PER_MESSAGE = 500  # a fact is under 2 KiB: a facts message stays far below 1 MiB
-# An intake batch: up to this many events, or what arrived within this long. A bundle of
-# 2,000 records stays below Kafka's 1 MiB message limit (a record is under 400 bytes).
-BATCH_EVENTS = 2000
-BATCH_WITHIN_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -59,6 +58,7 @@ class WorkerConfig:
 
     app_id: str
     broker: dict  # faust.App's broker and credentials (servicescore.kafka.client)
+    kafka: dict  # the same for aiokafka's clients (the intake's)
     data_dir: Path  # the tables' local store
     calendar: WorkCalendar
     timezone: str
@@ -118,8 +118,6 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
     app.producer.buffer.max_messages = 20_000
     calendar = config.calendar
     faults = Faults.parse(config.crash_at)
-    sources = app.topic(*(config.topic(t) for t in EVENT_TOPICS),
-                        key_serializer="raw", value_serializer="raw")
     dlq = app.topic(config.topic(DLQ_TOPIC), key_serializer="raw", value_serializer="json")
     facts = app.topic(config.topic(FACTS_TOPIC), key_serializer="raw", value_serializer="json")
     ticket_events = app.topic(ticket_events_topic(config.app_id), key_serializer="raw",
@@ -127,11 +125,12 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
     # Values are the compact JSON of streams/ticket.py (schema-versioned), as raw bytes.
     states = app.Table("ticket-state", partitions=config.partitions, key_type=bytes,
                        value_type=bytes)
-    prefix = len(config.topic_prefix)
     # The facts of recently changed tickets: the ticket's next event need not walk its history
     # again (a restored or moved state has another version, and is walked).
     recent = FactsCache(10_000)
-    clock = EventClock()
+    # The event time per ticket-events partition: the watermarks of the intakes' bundles in it
+    # (streams/retirement.py). Per partition, since Faust reads its partitions unevenly too.
+    watermarks: defaultdict[int, retirement.Watermarks] = defaultdict(retirement.Watermarks)
     lateness = config.allowed_lateness_ms
     due = retirement.RetirementIndex()
 
@@ -174,59 +173,12 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
         letter = dead_letter(topic, partition, offset, raw, refused.reason, now_ms())
         await send(dlq, f"{topic}:{partition}:{offset}", letter)
 
-    @app.agent(sources, name="intake", concurrency=1)
-    async def intake(stream):
-        # Batches: one bundle message per ticket-events partition instead of one message per
-        # event (Faust's cost is per message). noack_take: an event is acknowledged only after
-        # what it produced was handed to the producer, and Faust flushes the producer before
-        # it commits (a crash in between redelivers the whole batch; redelivery is harmless).
-        async for events in stream.noack_take(BATCH_EVENTS, within=BATCH_WITHIN_S):
-            await route_batch(events)
-            for event in events:
-                event.ack()
+    intake = Intake(config.app_id, config.kafka, config.topic_prefix, config.partitions,
+                    config.timezone, metrics, faults, ticket_partition, fail_stop)
 
-    async def route_batch(events) -> None:
-        bundles: dict[int, list[dict]] = {}
-        routed_facts: list[dict] = []
-        fact_stamps: list[float] = []  # Kafka timestamps (s) of the events in routed_facts
-        outcomes: Counter = Counter()
-        now = now_ms()
-        for event in events:
-            message = event.message
-            topic = message.topic[prefix:]
-            try:
-                routed = route(topic, event.value, message.partition, message.offset, now,
-                               config.timezone, _header(message, REPLAY_HEADER))
-            except Exception as exc:  # noqa: BLE001 - a bug must not stop the pipeline
-                log.exception("intake failed on %s[%d]@%d", topic, message.partition,
-                              message.offset)
-                outcomes[topic, "dead_letter"] += 1
-                await quarantine(topic, message.partition, message.offset, event.value,
-                                 internal_error(exc), "intake")
-                continue
-            faults.reach("intake:routed")
-            if routed.target == "dlq":
-                outcomes[topic, "dead_letter"] += 1
-                metrics.dead_letters.labels(topic, "intake", routed.kind).inc()
-                await send(dlq, routed.key, routed.value)
-            elif routed.target == "ticket":
-                outcomes[topic, "ok"] += 1
-                # "at": when the event reached Kafka, for the event-to-fact delay.
-                routed.value["at"] = int(message.timestamp * 1000)
-                bundles.setdefault(ticket_partition(routed.key, config.partitions),
-                                   []).append(routed.value)
-            else:
-                outcomes[topic, "ok"] += 1
-                routed_facts.append(routed.value)
-                fact_stamps.append(message.timestamp)
-        for partition, recs in bundles.items():
-            await send(ticket_events, recs[0]["ticket_id"], {"recs": recs}, partition)
-        if routed_facts:
-            await send_facts(routed_facts, routed_facts[0]["engineer_id"])
-            observe_delays(time.time(), fact_stamps)
-        for (topic, outcome), n in outcomes.items():
-            metrics.events.labels(topic, outcome).inc(n)
-        faults.reach("intake:sent")
+    @app.task
+    async def intake_task() -> None:
+        await intake.run()
 
     @app.agent(ticket_events, name="lifecycle", concurrency=1)
     async def lifecycle_agent(stream):
@@ -249,8 +201,7 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
             out: list[dict] = []
             refused: list[tuple[list, dict, ticket.Refused]] = []
             arrivals: list[float] = []  # Kafka timestamps (s) of the records taken
-            now = now_ms()
-            newest = clock.newest
+            now, clock = now_ms(), watermarks[partition].clock
             for ticket_id, ticket_recs in by_ticket.items():
                 key = ticket_id.encode()
                 stored = states.get(key)
@@ -258,9 +209,9 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                 for rec in ticket_recs:
                     source = rec.pop("src", None) or ["ticket-events", -1, -1]
                     arrived = rec.pop("at", None)
-                    if stored is None and retirement.too_late(rec["t"], clock.newest, lateness):
+                    if stored is None and retirement.too_late(rec["t"], clock, lateness):
                         refused.append((source, rec, ticket.Refused("too_late", (
-                            retirement.too_late_reason(ticket_id, rec["t"], clock.newest,
+                            retirement.too_late_reason(ticket_id, rec["t"], clock,
                                                        lateness)))))
                         continue
                     try:
@@ -287,7 +238,6 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                     taken.append(rec)
                     if arrived is not None:
                         arrivals.append(arrived / 1000)
-                    newest = retirement.advance(newest, rec["t"], now)
                     if ticket.held(state):
                         metrics.held.inc()
                     out.extend(step.facts)
@@ -301,9 +251,11 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                 await send_facts(out, recs[0]["ticket_id"])
             faults.reach("lifecycle:facts")
             observe_delays(time.time(), arrivals)
-            if newest > clock.newest:
-                clock.newest = newest
-                metrics.newest_event_seconds.set(newest / 1000)
+            # After the bundle: its own records are judged by the clock before it.
+            moved = watermarks[partition].hear(*bundle_clock(value, recs, clock, now),
+                                               time.monotonic())
+            if moved > clock:
+                metrics.newest_event_seconds.set(max(w.clock for w in watermarks.values()) / 1000)
             for source, rec, refusal in refused:
                 await quarantine(source[0], source[1], source[2],
                                  ticket.encode(ticket.wire_event(rec)), refusal, "lifecycle")
@@ -314,12 +266,13 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
         partition of the message being processed, and a key's partition is its bundle's."""
         if not due.known(partition):
             index_store()
-        for key in due.pop_due(partition, clock.newest):
+        clock = watermarks[partition].clock
+        for key in due.pop_due(partition, clock):
             raw = states.get(key)
             if raw is None:
                 continue
             state = ticket.decode(raw, key.decode())
-            if not retirement.due(state, clock.newest, lateness):
+            if not retirement.due(state, clock, lateness):
                 due.add(partition, key, retirement.retire_at_ms(state, lateness))
                 continue
             held = ticket.held(state)
@@ -370,11 +323,14 @@ def seek_before_streaming(app: faust.App) -> None:
         app.consumer.stop_flow()
 
 
-@dataclass
-class EventClock:
-    """The newest occurred_at this worker has processed (ms), bad clocks ignored."""
-
-    newest: int = 0
+def bundle_clock(value: dict, recs: list[dict], clock_ms: int, now: int) -> tuple[str, int]:
+    """(the intake that sent a bundle, its watermark); a bundle of before 0.7 has none: the
+    clock moves by its records' times, as it did then."""
+    if "clock" in value:
+        return value["from"], value["clock"]
+    for rec in recs:
+        clock_ms = retirement.advance(clock_ms, rec["t"], now)
+    return "", clock_ms
 
 
 class FactsCache:
@@ -408,10 +364,3 @@ def ticket_partition(ticket_id: str, partitions: int) -> int:
     partitioner of the key, as the per-event sends of earlier versions used, so that a
     ticket's existing state stays where it is."""
     return (murmur2(ticket_id.encode()) & 0x7FFFFFFF) % partitions
-
-
-def _header(message, name: str) -> bytes | None:
-    for key, value in message.headers or ():
-        if key == name:
-            return value
-    return None

@@ -1,8 +1,23 @@
 """Retiring ticket states by event time (spec README, "Allowed lateness"), as pure rules.
 
-The rule. The worker's clock is the highest ``occurred_at`` it has processed, times more than a
-day ahead of the wall clock ignored (``EventClock``). A ticket's state is retired once the clock
-has passed its last event by the longest look-ahead (30 days) plus the allowed lateness ``L``:
+The clock. The event time the processor has seen: the highest ``occurred_at`` processed, times
+more than a day ahead of the wall clock ignored (``advance``), taken as a watermark over the
+inputs so that no input can run ahead of the others:
+
+- each intake consumer keeps, per source partition, the highest time it routed from it, and
+  its watermark is the lowest of those over the partitions that still have unread records
+  (the highest over all once none has): an input read faster than another, as a backfill
+  reads a sparse topic months ahead of a busy one, does not carry the clock past the events
+  still waiting in the others (``watermark``);
+- the lifecycle takes the lowest watermark of the intakes it heard from within the last minute
+  (``Watermarks``): with several workers, one intake ahead of another does not either.
+
+The clock never goes back. Caught up, every input's records are read and the clock is the
+highest time processed, as the spec words it; while inputs are behind it is lower, which only
+delays retirement (the safe side).
+
+The rule. A ticket's state is retired once the clock has passed its last event by the longest
+look-ahead (30 days) plus the allowed lateness ``L``:
 
     retire when  clock > last_event + LOOK_AHEAD + L
 
@@ -43,6 +58,41 @@ def advance(clock_ms: int, occurred_ms: int, now_ms: int) -> int:
     if clock_ms < occurred_ms <= now_ms + AHEAD_MS:
         return occurred_ms
     return clock_ms
+
+
+def watermark(clock_ms: int, partitions) -> int:
+    """An intake's clock after a batch. ``partitions``: (highest time routed from it or None,
+    whether it still has unread records) per source partition it owns. A partition behind
+    whose times are not known yet holds the clock where it is."""
+    highs, behind = [], []
+    for high, unread in partitions:
+        if unread:
+            if high is None:
+                return clock_ms
+            behind.append(high)
+        elif high is not None:
+            highs.append(high)
+    candidate = min(behind) if behind else max(highs, default=clock_ms)
+    return max(clock_ms, candidate)
+
+
+class Watermarks:
+    """The lifecycle's clock: the lowest watermark of the intakes heard from within
+    ``live_s`` (an intake that stopped, or has had nothing to send for that long, has
+    nothing unread that it could hold back), never going back."""
+
+    def __init__(self, live_s: float = 60.0):
+        self.live_s = live_s
+        self.heard: dict[str, tuple[int, float]] = {}  # intake -> (its watermark, when)
+        self.clock = 0
+
+    def hear(self, intake: str, watermark_ms: int, now_s: float) -> int:
+        self.heard[intake] = (watermark_ms, now_s)
+        for name, (_, when) in list(self.heard.items()):
+            if now_s - when > self.live_s:
+                del self.heard[name]
+        self.clock = max(self.clock, min(w for w, _ in self.heard.values()))
+        return self.clock
 
 
 def last_event_ms(state: dict) -> int:

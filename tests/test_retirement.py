@@ -8,10 +8,11 @@ dead-lettered ``too_late`` once it is retired, and nothing is dropped silently.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from schemas.period import parse_instant
 from servicescore.core.errors import ConfigError
 from servicescore.core.settings import duration_ms, load_settings
 from streams import retirement, ticket
@@ -48,6 +49,27 @@ def test_the_clock_ignores_a_time_more_than_a_day_ahead_of_the_wall_clock():
     assert retirement.advance(clock, NOW + DAY, NOW) == NOW + DAY  # a day ahead: still time
     assert retirement.advance(clock, NOW + DAY + 1, NOW) == clock  # a bad clock: ignored
     assert retirement.advance(clock, NOW - 2 * DAY, NOW) == clock  # never goes back
+
+
+def test_an_input_read_ahead_does_not_carry_the_clock_past_one_still_behind():
+    wm = retirement.watermark
+    # (highest time routed, records still unread) per source partition
+    assert wm(0, [(NOW, True), (NOW - 90 * DAY, True)]) == NOW - 90 * DAY
+    assert wm(0, [(NOW, False), (NOW - 90 * DAY, True)]) == NOW - 90 * DAY
+    assert wm(0, [(NOW, False), (NOW - 90 * DAY, False)]) == NOW  # caught up: the highest
+    assert wm(0, [(NOW, True), (None, True)]) == 0  # behind and not read yet: holds
+    assert wm(0, [(NOW, False), (None, False)]) == NOW  # an empty partition holds nothing
+    assert wm(NOW, [(NOW - DAY, True)]) == NOW  # never goes back
+
+
+def test_the_lifecycle_clock_is_the_lowest_live_intake_watermark():
+    clocks = retirement.Watermarks(live_s=60)
+    assert clocks.hear("a", NOW - 10 * DAY, now_s=0) == NOW - 10 * DAY
+    assert clocks.hear("b", NOW - 40 * DAY, now_s=1) == NOW - 10 * DAY  # never goes back
+    assert clocks.hear("a", NOW, now_s=2) == NOW - 10 * DAY  # b is behind: it holds
+    assert clocks.hear("b", NOW - 5 * DAY, now_s=3) == NOW - 5 * DAY
+    # b silent for over a minute (stopped, or nothing to send): a alone counts
+    assert clocks.hear("a", NOW + DAY, now_s=70) == NOW + DAY
 
 
 def test_an_event_of_a_ticket_without_state_is_too_late_only_past_the_lateness():
@@ -232,3 +254,59 @@ def test_an_on_time_event_beyond_the_look_ahead_of_a_retired_ticket_is_held(acro
 def test_tickets_on_time_are_untouched(across_the_bound):
     assert kpis(across_the_bound, "E4")["resolutions"] == 80
     assert not [reason for _, reason in letters(across_the_bound) if "ticket NE" in reason]
+
+
+# --- a backfill: months of history in time order --------------------------------------------
+
+def test_a_backfill_of_months_in_time_order_loses_nothing_and_retires(kafka_bootstrap,
+                                                                      tmp_path):
+    """Four months replayed at once, each topic in time order, with the default lateness of 60
+    days: the intake reads the topics at different speeds (a sparse one months ahead of a busy
+    one), and none of that is too late. The clock is a watermark over the inputs, so no event
+    is dead-lettered, the KPIs equal the oracle, and the first month's tickets still retire
+    once every input has passed them and traffic goes on."""
+    import urllib.request
+
+    from servicescore.dev.broker import free_port
+    from servicescore.dev.simulate import simulate, write_jsonl, write_roster_csv
+    from tests import oracle
+    from tests.plugins.pipeline import Pipeline
+    from tests.test_pipeline import mismatches
+
+    tz = "Asia/Shanghai"
+    sim = simulate(date(2026, 6, 1), 120, 6, seed=3, timezone=tz)
+    write_jsonl(sim.records, tmp_path / "history.jsonl")
+    write_roster_csv(sim.roster, tmp_path / "roster.csv")
+    metrics = f"127.0.0.1:{free_port()}"
+    p = Pipeline(kafka_bootstrap, tmp_path)
+    p.env["SERVICESCORE_TIMEZONE"] = tz
+    p.cli("topics", "create")
+    p.cli("roster", "import", str(tmp_path / "roster.csv"))
+    p.cli("replay", str(tmp_path / "history.jsonl"))  # all of it before the worker starts
+    p.start("worker", {"SERVICESCORE_METRICS": metrics})
+    p.start("sink")
+    try:
+        p.wait_idle()
+        # Live traffic goes on, reaching every partition: a partition retires its due states
+        # when its next message comes.
+        live = tmp_path / "live.jsonl"
+        live.write_text("\n".join(json.dumps({"topic": t, "event": e})
+                                  for t, e in spread("AFTER", timedelta(days=31))))
+        p.cli("replay", str(live))
+        p.wait_idle()
+        with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as response:
+            scraped = response.read().decode()
+    finally:
+        p.stop_all()
+    assert json.loads(p.cli("dlq", "list", "--format", "json").stdout) == []
+    roster = {e.engineer_id: e.team_id for e in sim.roster}
+    for start, end in [("2026-06-01", "2026-07-01"), ("2026-09-01", "2026-10-01"),
+                       ("2026-06-01", "2026-10-01")]:
+        want = oracle.compute_kpis(sim.records, parse_instant(start, tz),
+                                   parse_instant(end, tz), roster=roster)
+        problems = mismatches(want, p.json("kpis", "--from", start, "--to", end),
+                              "engineer_id")
+        assert not problems, f"window {start}..{end}: " + "; ".join(problems[:20])
+    retired = sum(float(line.rsplit(" ", 1)[1]) for line in scraped.splitlines()
+                  if line.startswith("servicescore_tickets_retired_total{"))
+    assert retired > 0, "no ticket state retired"

@@ -28,6 +28,7 @@ from servicescore.app.reader import LocalReader
 from servicescore.app.service import loopback, make_sink, worker_config
 from servicescore.cli import main
 from servicescore.core.errors import ConfigError
+from servicescore.core.faults import Faults
 from servicescore.core.metrics import Metrics
 from servicescore.core.settings import load_settings
 from servicescore.dev.broker import free_port
@@ -99,6 +100,14 @@ async def faust_consumer(settings):
     app.consumer._thread._create_worker_consumer(app.transport)
 
 
+async def intake_consumer(settings):
+    from streams.intake_loop import Intake
+
+    config = worker_config(settings)
+    await Intake(config.app_id, config.kafka, config.topic_prefix, config.partitions,
+                 config.timezone, Metrics(), Faults(), lambda key, n: 0, fail_stop=None).run()
+
+
 async def sink_consumer(settings):
     make_sink(settings, None, Metrics()).consumer_factory()
 
@@ -129,6 +138,7 @@ async def lag_clients(settings):
 ENTRY_POINTS = {
     "Faust's producer (agents' sends, changelogs)": faust_producer,
     "Faust's worker consumer": faust_consumer,
+    "the worker's intake consumer": intake_consumer,
     "sink consumer": sink_consumer,
     "sink dead-letter producer": sink_dead_letters,
     "publishing (replay, roster and assess import, dlq replay)": publishing,
@@ -175,11 +185,12 @@ def test_every_kafka_client_takes_the_options():
             for match in made.finditer(text):
                 call = text[match.end():match.end() + 200]
                 sites.append(str(path.relative_to(REPO)))
-                assert re.match(r"\s*\*\*(options|cluster\.options\(\)|client_options\()",
+                assert re.match(r"\s*\*\*(options|cluster\.options\(\)|client_options\(|"
+                                r"self\.kafka\b)",
                                 call), f"{path.relative_to(REPO)}: {text[match.start():][:80]}"
     # The entry points above make each of them.
     assert sorted(set(sites)) == ["servicescore/app/service.py", "servicescore/kafka/publish.py",
-                                  "servicescore/kafka/topics.py"]
+                                  "servicescore/kafka/topics.py", "streams/intake_loop.py"]
 
 
 @pytest.mark.parametrize("given, named", [

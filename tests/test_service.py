@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from schemas.events import intake_group
 from schemas.period import parse_instant
 from servicescore.app.service import ApiService, bind_api, watch_lag
 from servicescore.core import logs
@@ -131,14 +132,16 @@ def test_consumer_lag_per_group_and_partition(own_topics):
         finally:
             watching.cancel()
 
-    assert asyncio.run(go()) == {(s.app_id, opened, "1"): 3, (s.app_id, opened, "0"): 0,
+    intake = intake_group(s.app_id)
+    assert asyncio.run(go()) == {(intake, opened, "1"): 3, (intake, opened, "0"): 0,
                                  (f"{s.app_id}-sink", facts, "0"): 1,
                                  (f"{s.app_id}-sink", facts, "1"): 0}
 
 
 async def lag_once_measured(metrics: Metrics, s, timeout_s: float = 60) -> dict:
     """The gauge's values for the two topics of the test, once the sink group's is there."""
-    wanted = {(s.app_id, s.topic("ticket-opened")), (f"{s.app_id}-sink", s.topic("facts"))}
+    wanted = {(intake_group(s.app_id), s.topic("ticket-opened")),
+              (f"{s.app_id}-sink", s.topic("facts"))}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:

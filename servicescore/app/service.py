@@ -332,7 +332,9 @@ def worker_config(settings: Settings):
     """The worker's plain arguments, from the settings."""
     from streams.app import WorkerConfig
 
-    return WorkerConfig(settings.app_id, KafkaConnection.of(settings).faust(), settings.data_dir,
+    connection = KafkaConnection.of(settings)
+    return WorkerConfig(settings.app_id, connection.faust(), connection.aiokafka(),
+                        settings.data_dir,
                         settings.work_calendar(), settings.timezone, settings.partitions,
                         settings.topic_prefix, settings.crash_at,
                         duration_ms(settings.allowed_lateness))

@@ -67,9 +67,10 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
             registry=of("worker"))
         self.newest_event_seconds = Gauge(
-            "servicescore_newest_event_timestamp_seconds", "The newest occurred_at among the "
-            "ticket events this worker processed (times over a day ahead of its clock ignored: "
-            "the event time of the spec's allowed lateness)",
+            "servicescore_newest_event_timestamp_seconds", "The event time of the spec's "
+            "allowed lateness as this worker's lifecycle sees it: the newest occurred_at "
+            "processed, as a watermark over the inputs (streams/retirement.py; times over a day "
+            "ahead of the wall clock ignored)",
             registry=of("worker"))
         self.ticket_state_bytes = Histogram(
             "servicescore_ticket_state_bytes", "Size of each ticket state written to the "

@@ -15,7 +15,13 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
 )
 
-from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC, ticket_events_topic
+from schemas.events import (
+    DLQ_TOPIC,
+    EVENT_TOPICS,
+    ROSTER_TOPIC,
+    intake_group,
+    ticket_events_topic,
+)
 from schemas.facts import FACTS_TOPIC
 from servicescore.core.errors import ServicescoreError
 from servicescore.kafka.client import Cluster
@@ -35,10 +41,12 @@ def sink_group(app_id: str) -> str:
 
 
 def consumer_groups(cluster: Cluster) -> dict[str, list[str]]:
-    """Consumer group -> the topics it reads: the workers (Faust uses the app id) and the sink."""
+    """Consumer group -> the topics it reads: the workers' intake, their lifecycle (Faust uses
+    the app id) and the sinks."""
     sink_topics = [cluster.topic(t) for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)]
     internal = [name for name in topic_plan(cluster) if name.startswith(f"{cluster.app_id}-")]
-    return {cluster.app_id: [cluster.topic(t) for t in EVENT_TOPICS] + internal,
+    return {intake_group(cluster.app_id): [cluster.topic(t) for t in EVENT_TOPICS],
+            cluster.app_id: internal,
             sink_group(cluster.app_id): sink_topics}
 
 

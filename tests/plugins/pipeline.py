@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.events import intake_group
 from servicescore.core.settings import load_settings
 from servicescore.dev.broker import free_port
 from servicescore.kafka.client import Cluster
@@ -91,23 +92,25 @@ class Pipeline:
         for part in list(self.processes):
             self.stop(part)
 
-    def groups(self) -> dict[str, tuple[str, list[str]]]:
-        """part -> (its consumer group, the topics it consumes)."""
+    def groups(self) -> dict[str, list[tuple[str, list[str]]]]:
+        """part -> its consumer groups, each with the topics it consumes (the worker's first
+        group is its intake's)."""
         groups = consumer_groups(self.cluster)
-        worker, sink = self.settings.app_id, sink_group(self.settings.app_id)
-        return {"worker": (worker, groups[worker]), "sink": (sink, groups[sink])}
+        app_id = self.settings.app_id
+        parts = {"worker": [intake_group(app_id), app_id], "sink": [sink_group(app_id)]}
+        return {part: [(g, groups[g]) for g in names] for part, names in parts.items()}
 
     def lag(self, part: str | None = None) -> int:
-        wanted = [g for name, g in self.groups().items() if part in (None, name)]
+        wanted = [g for name, gs in self.groups().items() if part in (None, name) for g in gs]
 
         async def total():
             return sum([await lag(self.cluster, group, topics) for group, topics in wanted])
         return asyncio.run(total())
 
     def wait_committed(self, part: str, timeout: float = 300) -> None:
-        """Until ``part``'s consumer group has committed some of its input (however fast the
-        pipeline, it then has made progress it must not lose or count twice)."""
-        group, topics = self.groups()[part]
+        """Until ``part``'s (first) consumer group has committed some of its input (however
+        fast the pipeline, it then has made progress it must not lose or count twice)."""
+        group, topics = self.groups()[part][0]
         deadline = time.monotonic() + timeout
         while asyncio.run(progress(self.cluster, group, topics))[0] == 0:
             process = self.processes.get(part)
