@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC, ticket_events_topic
 from schemas.facts import FACTS_TOPIC
-from servicescore.kafka.topics import offset_clients, partition_progress
+from servicescore.kafka.topics import offset_clients, partition_progress, sink_group
 from tests.plugins.pipeline import Pipeline
 
 SETTLE = 2  # samples in a row with everything committed
@@ -59,7 +59,8 @@ def hops(p: Pipeline) -> dict[str, tuple[str, list[str]]]:
     s = p.settings
     return {"intake": (s.app_id, [s.topic(t) for t in EVENT_TOPICS]),
             "lifecycle": (s.app_id, [ticket_events_topic(s.app_id)]),
-            "sink": (f"{s.app_id}-sink", [s.topic(t) for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)])}
+            "sink": (sink_group(s.app_id),
+                     [s.topic(t) for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)])}
 
 
 async def watch(p: Pipeline, total: int, began: float, wanted=("intake", "lifecycle", "sink"),

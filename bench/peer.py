@@ -95,7 +95,8 @@ class ClickHouseServer:
                 return
             except (OSError, urllib.error.URLError):
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"clickhouse-server did not start: {self.log_tail()}")
+                    raise SystemExit(f"clickhouse-server did not start: {self.log_tail()}") \
+                        from None
                 time.sleep(0.2)
 
     def query(self, sql: str) -> str:
