@@ -4,6 +4,7 @@ tickets, and the ceiling row (a bare aiokafka consumer reading the same topics).
 from __future__ import annotations
 
 import asyncio
+import math
 import shutil
 import subprocess
 import time
@@ -19,14 +20,14 @@ from servicescore.dev.simulate import simulate, write_roster_csv
 from servicescore.kafka.client import client_options
 from tests.plugins.pipeline import Pipeline
 
-EVENTS_PER_ENGINEER_DAY = 25  # what the simulator makes, near enough to size a run
+EVENTS_PER_ENGINEER_DAY = 23.5  # the simulator makes about 24 (30 days): a little over
 START = date(2026, 11, 1)
 
 
 def simulated(events: int, days: int = 30, seed: int = 1):
     """About ``events`` simulated events over ``days`` (engineers chosen to reach it): the
     traffic, and the number of engineers it took."""
-    engineers = max(1, -(-events // (days * EVENTS_PER_ENGINEER_DAY)))
+    engineers = max(1, math.ceil(events / (days * EVENTS_PER_ENGINEER_DAY)))
     while True:
         sim = simulate(START, days, engineers, seed=seed)
         if len(sim.records) >= events:
