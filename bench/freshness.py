@@ -104,12 +104,14 @@ async def _measure(p: Pipeline, rate: int, seconds: float) -> dict:
     stop["at"] = time.monotonic()
     await poller
     delays = sorted(seen[e] - sent[e] for e in seen)
+    # (seconds into the run the resolution was sent, its delay): does the delay build up?
+    series = sorted((round(sent[e] - began, 2), round(seen[e] - sent[e], 2)) for e in seen)
     return {"rate_target": rate, "events": events, "produce_s": produced_s,
             "rate_produced": events / produced_s, "samples": len(sent), "seen": len(seen),
             "via": "HTTP API /kpis?window=24h",
             "p50_s": quantile(delays, 0.50), "p95_s": quantile(delays, 0.95),
             "p99_s": quantile(delays, 0.99), "max_s": delays[-1] if delays else None,
-            "mean_s": statistics.fmean(delays) if delays else None}
+            "mean_s": statistics.fmean(delays) if delays else None, "series": series}
 
 
 def quantile(values: list[float], q: float) -> float | None:
