@@ -4,6 +4,7 @@ ClickHouse engine; prints a table and writes it as JSON (bench/results/latest.js
     make bench                                  # = .venv/bin/python -m bench
     .venv/bin/python -m bench --quick           # small sizes, a few minutes
     .venv/bin/python -m bench --only ceiling,peer
+    .venv/bin/python -m bench --quick --only freshness --size fresh_s=45 --out /tmp/f.json
     .venv/bin/python -m bench --show bench/results/latest.json
 
 Rows: ceiling, peer, e2e, freshness, query, close, memory, workers2, runtime (README.md).
@@ -94,6 +95,8 @@ def main() -> None:
                         metavar="NAME[,NAME]", help=f"only these rows: {', '.join(ROWS)}")
     parser.add_argument("--show", type=Path, metavar="FILE.json",
                         help="print the table of a saved run; runs nothing")
+    parser.add_argument("--size", action="append", default=[], metavar="NAME=N",
+                        help=f"override a size: {', '.join(FULL)}")
     parser.add_argument("--out", type=Path, default=LATEST, help=f"default {LATEST}")
     args = parser.parse_args()
     if args.show:
@@ -104,6 +107,11 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown rows {unknown}; choose from {', '.join(ROWS)}")
     sizes = dict(QUICK if args.quick else FULL)
+    for item in args.size:
+        name, _, value = item.partition("=")
+        if name not in sizes or not value.isdigit():
+            parser.error(f"--size {item}: give NAME=N with NAME one of {', '.join(FULL)}")
+        sizes[name] = int(value)
     run = Run(args.out, sizes, args.quick)
     with tempfile.TemporaryDirectory(prefix="ssbench-") as tmp:
         measure_all(run, set(wanted), sizes, Path(tmp))
