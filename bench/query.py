@@ -62,19 +62,23 @@ FROM (SELECT number, {common} FROM numbers({first}, {count}))"""
 
 
 def load(storage: Storage, facts: int, engineers: int = ENGINEERS) -> int:
-    tickets = max(1, facts // 3)
+    """``facts`` facts: tickets, then a resolution and a survey for as many of them as fit."""
+    tickets = max(1, -(-facts // 3))
+    resolutions = -(-(facts - tickets) // 2)
+    counts = ((TICKETS, tickets), (RESOLUTIONS, resolutions),
+              (SURVEYS, facts - tickets - resolutions))
     spec = FACT_TABLES["roster"]
     storage.insert(spec.table, [spec.row({
         "engineer_id": f"E{10000 + e}", "name": f"E{e}", "role": "support",
         "team_id": f"team-{e % 40}", "active": True, "updated_at": START_MS, "v": 1, "del": 0})
         for e in range(engineers)], spec.columns)
-    for first in range(0, tickets, CHUNK):
-        count = min(CHUNK, tickets - first)
-        common = _COMMON.format(engineers=engineers, start=START_MS, span=END_MS - START_MS,
-                                tickets=tickets)
-        for sql in (TICKETS, RESOLUTIONS, SURVEYS):
-            storage.command(sql.format(common=common, first=first, count=count))
-    return 3 * tickets
+    common = _COMMON.format(engineers=engineers, start=START_MS, span=END_MS - START_MS,
+                            tickets=tickets)
+    for sql, total in counts:
+        for first in range(0, total, CHUNK):
+            storage.command(sql.format(common=common, first=first,
+                                       count=min(CHUNK, total - first)))
+    return sum(total for _, total in counts)
 
 
 def measure(facts: int = 10_000_000, folder: pathlib.Path | None = None) -> dict:
