@@ -63,24 +63,34 @@ def facts(engineers: int, tickets_each: int, seed: int = 7) -> dict[str, list[di
     return out
 
 
+def measure(engineers: int = 1000, tickets: int = 60) -> dict:
+    """The close of 2026-11 for ``engineers`` with ``tickets`` each, in a fresh chDB folder."""
+    with tempfile.TemporaryDirectory(prefix="ssclose-") as folder:
+        storage = Storage(f"chdb://{folder}", "bench")
+        storage.migrate()
+        made = facts(engineers, tickets)
+        for kind, rows in made.items():
+            spec = FACT_TABLES[kind]
+            storage.insert(spec.table, [spec.row({**f, "v": 1, "del": 0}) for f in rows],
+                           spec.columns)
+        began = time.perf_counter()
+        done = close_period(storage, "2026-11", default_scheme(),
+                            parse_instant("2026-12-09", TZ))
+        seconds = time.perf_counter() - began
+        samples = storage.rows("SELECT count() AS n FROM close_samples")[0]["n"]
+        storage.close()
+    return {"engineers": done.engineers, "tickets_each": tickets, "samples": samples,
+            "seconds": seconds}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engineers", type=int, default=1000)
     parser.add_argument("--tickets", type=int, default=60, help="tickets per engineer")
     args = parser.parse_args()
-    storage = Storage(f"chdb://{tempfile.mkdtemp()}", "bench")
-    storage.migrate()
-    made = facts(args.engineers, args.tickets)
-    for kind, rows in made.items():
-        spec = FACT_TABLES[kind]
-        storage.insert(spec.table, [spec.row({**f, "v": 1, "del": 0}) for f in rows],
-                       spec.columns)
-    began = time.perf_counter()
-    done = close_period(storage, "2026-11", default_scheme(), parse_instant("2026-12-09", TZ))
-    seconds = time.perf_counter() - began
-    samples = storage.rows("SELECT count() AS n FROM close_samples")[0]["n"]
-    print(f"close of 2026-11: {done.engineers} engineers, {samples} samples frozen, "
-          f"{seconds:.2f} s")
+    out = measure(args.engineers, args.tickets)
+    print(f"close of 2026-11: {out['engineers']} engineers, {out['samples']} samples frozen, "
+          f"{out['seconds']:.2f} s")
 
 
 if __name__ == "__main__":
