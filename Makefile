@@ -61,8 +61,11 @@ bench-tools:
 # The benchmark (bench/README.md): one run on a local Kafka, the embedded ClickHouse and a
 # clickhouse-server peer; prints a table, writes bench/results/latest.json (about 20 minutes).
 # BENCH_FLAGS="--quick" for a smoke run, "--only e2e,freshness" for some rows. Not a test.
+# Then bench/profile.py: py-spy on the worker alone, where its time goes (bench/results/).
 bench: install bench-tools
+	$(BIN)/pip install -q -e ".[test,bench]"
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench $(BENCH_FLAGS)
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.profile
 
 clean:
 	rm -rf $(VENV) .cache .data

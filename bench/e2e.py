@@ -2,7 +2,7 @@
 and the worker's memory with many open tickets.
 
 Progress comes from sampling each consumer group's committed offsets once a second: the intake
-(the worker group on the event topics), the lifecycle (the worker group on its internal
+(the worker's intake group on the event topics), the lifecycle (the worker group on its internal
 ticket-events topic) and the sink (the sink group on facts, dead letters and roster).
 """
 
@@ -12,7 +12,13 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from schemas.events import DLQ_TOPIC, EVENT_TOPICS, ROSTER_TOPIC, ticket_events_topic
+from schemas.events import (
+    DLQ_TOPIC,
+    EVENT_TOPICS,
+    ROSTER_TOPIC,
+    intake_group,
+    ticket_events_topic,
+)
 from schemas.facts import FACTS_TOPIC
 from servicescore.kafka.topics import offset_clients, partition_progress, sink_group
 from tests.plugins.pipeline import Pipeline
@@ -57,7 +63,7 @@ class Progress:
 def hops(p: Pipeline) -> dict[str, tuple[str, list[str]]]:
     """hop -> (consumer group, its topics)."""
     s = p.settings
-    return {"intake": (s.app_id, [s.topic(t) for t in EVENT_TOPICS]),
+    return {"intake": (intake_group(s.app_id), [s.topic(t) for t in EVENT_TOPICS]),
             "lifecycle": (s.app_id, [ticket_events_topic(s.app_id)]),
             "sink": (sink_group(s.app_id),
                      [s.topic(t) for t in (FACTS_TOPIC, DLQ_TOPIC, ROSTER_TOPIC)])}
@@ -124,13 +130,15 @@ def end_to_end(p: Pipeline, total: int) -> dict:
 
 def two_workers(p: Pipeline, total: int) -> dict:
     """Row 8: two `servicescore worker` processes in one group (each its own data folder) and
-    one `servicescore sink`."""
+    two sinks in one group (SERVICESCORE_SINK_CONSUMERS=2: the embedded engine is one process
+    per folder)."""
     starts = []
     for n in (1, 2):
         folder = p.folder / f"worker{n}"
         folder.mkdir(exist_ok=True)
-        starts.append((f"worker{n}", "worker", {"SERVICESCORE_DATA_DIR": str(folder)}))
-    starts.append(("sink", "sink", {}))
+        starts.append((f"worker{n}", "worker", {"SERVICESCORE_DATA_DIR": str(folder),
+                                                "SERVICESCORE_METRICS": ""}))
+    starts.append(("sink", "sink", {"SERVICESCORE_SINK_CONSUMERS": "2"}))
     try:
         progress, _ = run_until_idle(p, total, starts)
     finally:

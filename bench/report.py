@@ -58,9 +58,9 @@ def lines(results: dict) -> list[tuple[str, str, str, str, str, str]]:
               f"{m['open_tickets']:,} open tickets, caught up in {m['worker_s']:.0f} s")
     if w := rows.get("workers2"):
         base = w.get("ceiling", {}).get("rate")
-        rate("8 two workers", "2 workers + sink, steady", w["rate_steady"],
+        rate("8 two workers", "2 workers + 2 sinks, steady", w["rate_steady"],
              f"{w['events']:,} events; its own ceiling {_rate(base)}", base)
-        rate("8 two workers", "2 workers + sink, wall", w["rate_wall"],
+        rate("8 two workers", "2 workers + 2 sinks, wall", w["rate_wall"],
              f"{w['wall_s']:.1f} s", base)
     if r := rows.get("runtime"):
         consume = r["rate"]["consume"]
