@@ -9,7 +9,7 @@ Each sample is counted twice:
 - by the code it was in (its innermost Python frame): ours (streams/, schemas/, servicescore/),
   Faust's tables, the rest of Faust and its service framework mode, aiokafka, the asyncio loop,
   the rest (a C extension's time counts for the Python frame that called it);
-- by the agent it served (any frame in the stack): the lifecycle agent, the intake agent.
+- by the part it served (any frame in the stack): the lifecycle agent, the intake loop.
 
 "Our business logic" is every sample whose stack holds one of the pure steps (routing, a
 ticket's lifecycle, its facts, its state's encoding): the share that making our own code faster
@@ -49,7 +49,7 @@ PLACES = [  # py-spy names a frame's file from its package: "faust/agents/agent.
 PURE = re.compile(r"\((streams/(intake|lifecycle|episode|resolution|facts|ticket|retirement)"
                   r"\.py|schemas/[a-z_]+\.py):")
 OTHER = "stdlib and other libraries"
-AGENTS = {"lifecycle agent": "lifecycle_agent (", "intake agent": "intake ("}
+AGENTS = {"lifecycle agent (Faust)": "lifecycle_agent (", "intake (aiokafka loop)": "Intake.run ("}
 
 
 def summarise(collapsed: str) -> dict:
