@@ -91,6 +91,9 @@ _AGGREGATES: dict[str, str] = {
 }
 _FROM: dict[str, str] = {
     **VIEWS,
+    # The window's resolutions only (sql/007): the repeat flags need the tickets of the window
+    # and the 30 days after it, not of all time.
+    "resolutions": "resolution_samples_between(from_ms = {from_ms:Int64}, to_ms = {to_ms:Int64})",
     "assessments": f"{VIEWS['assessments']} LEFT JOIN (SELECT assessor_role, weight "
                    "FROM review_weights FINAL) AS w USING (assessor_role)",
 }
