@@ -49,7 +49,9 @@ CREATE TABLE IF NOT EXISTS tickets_by_month (
     onsite_s           Nullable(Float64),
     onsite_bh_s        Nullable(Float64),
     version            UInt64,
-    deleted            UInt8
+    deleted            UInt8,
+    INDEX first_response_at_minmax first_response_at TYPE minmax GRANULARITY 1,
+    INDEX onsite_at_minmax onsite_at TYPE minmax GRANULARITY 1
 ) ENGINE = ReplacingMergeTree(version, deleted)
 PARTITION BY toYYYYMM(opened_at)
 ORDER BY (opened_at, ticket_id)
@@ -152,46 +154,44 @@ DROP TABLE IF EXISTS escalations_by_month;
 
 -- The resolutions of a window [from_ms, to_ms) with their repeat flags: the one definition of
 -- "repeat = reopen of the ticket or a new ticket of the same customer and category" (kpis.md),
--- that of sql/004 with both of its reads limited to what the window needs. A new ticket
--- within 30 days after a resolution in the window was opened in [from, to + 30 days]: the
--- running counts over just those tickets differ by the same amounts as over all of them, and
--- a ticket of its own outside that range is outside [R, R + 30 days] for every R in the
--- window. Both reads are partition-pruned; FINAL merges each partition on its own.
--- resolution_facts is this over all time (the whole range of DateTime64(3)).
+-- replacing that of sql/004 (resolution_facts is now this over all time: the whole range of
+-- DateTime64(3)).
+-- A new ticket follows resolution R within N days iff the first ticket of the customer and
+-- category other than R's own opened at or after R was opened by R + N days. The tickets are
+-- grouped by their opening instant (n tickets, one of their ids, and the next instant of the
+-- key): one ASOF join finds the first instant at or after R; the first other ticket is there
+-- unless that instant holds R's own ticket alone, and then it is at the next instant. Exact,
+-- O(n log n), and one join where sql/004 had four.
+-- Only the tickets opened in [from, to + 30 days] are read: for R in [from, to) the answer
+-- lies in [R, R + 30 days], within that range (a next instant past it is past R + 30 days
+-- too). Both reads are partition-pruned; FINAL merges each partition on its own.
 CREATE VIEW IF NOT EXISTS resolution_facts_between AS
 WITH fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC') AS lo,
      fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC') AS hi,
      fromUnixTimestamp64Milli(least({to_ms:Int64} + 2592000000, 10413791999999), 'UTC') AS horizon
+SELECT * EXCEPT (next_other) FROM (
 SELECT r.ticket_id AS ticket_id, r.episode AS episode, r.engineer_id AS engineer_id,
        r.resolved_at AS resolved_at, r.episode_start AS episode_start, r.aht_s AS aht_s,
        r.aht_bh_s AS aht_bh_s, r.escalated AS escalated, r.fcr AS fcr,
        r.reopened_7d AS reopened_7d, r.reopened_30d AS reopened_30d,
        r.customer_id AS customer_id, r.category AS category, r.priority AS priority,
-       (le7.n - lt.n - (own.opened_at >= r.resolved_at AND own.opened_at <= r.until_7d)) > 0
-           AS new_ticket_7d,
-       (le30.n - lt.n - (own.opened_at >= r.resolved_at AND own.opened_at <= r.until_30d)) > 0
-           AS new_ticket_30d,
+       if(o.tickets = 0, NULL, if(o.tickets > 1 OR o.ticket_id != r.ticket_id,
+                                  toNullable(o.opened_at), o.next_opened_at)) AS next_other,
+       ifNull(next_other <= r.resolved_at + INTERVAL 7 DAY, false) AS new_ticket_7d,
+       ifNull(next_other <= r.resolved_at + INTERVAL 30 DAY, false) AS new_ticket_30d,
        (r.reopened_7d OR new_ticket_7d) AS repeat_7d,
        (r.reopened_30d OR new_ticket_30d) AS repeat_30d
-FROM (SELECT *, resolved_at + INTERVAL 7 DAY AS until_7d, resolved_at + INTERVAL 30 DAY AS until_30d
-      FROM resolutions FINAL WHERE resolved_at >= lo AND resolved_at < hi) AS r
-ASOF LEFT JOIN (SELECT customer_id, category, opened_at,
-                       count() OVER (PARTITION BY customer_id, category ORDER BY opened_at) AS n
-                FROM tickets FINAL WHERE opened_at >= lo AND opened_at <= horizon) AS lt
-    ON lt.customer_id = r.customer_id AND lt.category = r.category
-   AND lt.opened_at < r.resolved_at
-ASOF LEFT JOIN (SELECT customer_id, category, opened_at,
-                       count() OVER (PARTITION BY customer_id, category ORDER BY opened_at) AS n
-                FROM tickets FINAL WHERE opened_at >= lo AND opened_at <= horizon) AS le7
-    ON le7.customer_id = r.customer_id AND le7.category = r.category
-   AND le7.opened_at <= r.until_7d
-ASOF LEFT JOIN (SELECT customer_id, category, opened_at,
-                       count() OVER (PARTITION BY customer_id, category ORDER BY opened_at) AS n
-                FROM tickets FINAL WHERE opened_at >= lo AND opened_at <= horizon) AS le30
-    ON le30.customer_id = r.customer_id AND le30.category = r.category
-   AND le30.opened_at <= r.until_30d
-LEFT JOIN (SELECT ticket_id, opened_at FROM tickets FINAL
-           WHERE opened_at >= lo AND opened_at <= horizon) AS own ON own.ticket_id = r.ticket_id
+FROM (SELECT * FROM resolutions FINAL WHERE resolved_at >= lo AND resolved_at < hi) AS r
+ASOF LEFT JOIN (
+    SELECT customer_id, category, opened_at, tickets, ticket_id,
+           leadInFrame(toNullable(opened_at)) OVER (
+               PARTITION BY customer_id, category ORDER BY opened_at
+               ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next_opened_at
+    FROM (SELECT customer_id, category, opened_at, count() AS tickets, any(ticket_id) AS ticket_id
+          FROM tickets FINAL WHERE opened_at >= lo AND opened_at <= horizon
+          GROUP BY customer_id, category, opened_at)) AS o
+    ON o.customer_id = r.customer_id AND o.category = r.category
+   AND o.opened_at >= r.resolved_at)
 SETTINGS join_use_nulls = 0, do_not_merge_across_partitions_select_final = 1;
 
 CREATE OR REPLACE VIEW resolution_facts AS
