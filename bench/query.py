@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import re
 import tempfile
 import time
 
@@ -144,6 +145,34 @@ def stored(storage: Storage) -> dict:
     return {r["table"]: {k: int(v) for k, v in r.items() if k != "table"} for r in rows}
 
 
+def reads(storage: Storage, from_ms: int, to_ms: int) -> dict:
+    """What the KPI query reads of each fact table, from its plan (EXPLAIN indexes = 1): the
+    parts and granules selected out of those stored, per read of the table."""
+    sql = kpis.rows_sql("engineer_id", [])
+    plan = [r["explain"] for r in storage.rows(f"EXPLAIN indexes = 1 {sql}",
+                                               {"from_ms": from_ms, "to_ms": to_ms})]
+    out: dict[str, list[str]] = {}
+    for n, line in enumerate(plan):
+        found = re.search(r"ReadFromMergeTree \(\w+\.(\w+)\)", line)
+        if not found or found[1] not in ("tickets", "resolutions", "surveys"):
+            continue
+        selected = totals = None
+        for later in plan[n + 1:]:
+            if "ReadFromMergeTree" in later or "ReadNothing" in later:
+                break
+            if selected is None and (m := re.search(r"Parts: (\d+) \| Granules: (\d+)", later)):
+                selected = m.groups()
+            if totals is None and (m := re.search(r"Parts: \d+/(\d+)", later)):
+                totals = m[1]
+            if totals and (m := re.search(r"Granules: \d+/(\d+)", later)):
+                totals = (totals, m[1])
+                break
+        if selected and isinstance(totals, tuple):
+            out.setdefault(found[1], []).append(f"parts {selected[0]}/{totals[0]}, "
+                                                f"granules {selected[1]}/{totals[1]}")
+    return out
+
+
 def measure(facts: int = 10_000_000, folder: pathlib.Path | None = None) -> dict:
     """Load ``facts`` facts into a fresh database in ``folder`` (a temporary one by default)
     and time the 30-day KPIs of all engineers: best of three after one warm-up."""
@@ -164,6 +193,7 @@ def measure(facts: int = 10_000_000, folder: pathlib.Path | None = None) -> dict
             "timings": [round(t, 3) for t in timings], "engineers": len(result),
             "resolutions": sum(r["resolutions"] for r in result),
             "load_seconds": round(loaded, 1), "stored": stored(storage),
+            "reads": reads(storage, from_ms, to_ms),
             "folder": str(folder)}
 
 
