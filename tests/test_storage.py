@@ -394,6 +394,35 @@ def sql_copy(tmp_path) -> Path:
     return tmp_path
 
 
+def test_the_partitioning_migration_keeps_the_current_facts(chdb_dsn, sql_copy):
+    """sql/007 rebuilds the fact tables: a database at 006 keeps the newest version of each fact
+    (one whose time an older version had elsewhere counts once) and none tombstoned."""
+    for later in sql_copy.glob("00[7-9]_*.sql"):
+        later.unlink()
+    storage = Storage(chdb_dsn, f"upgrade_{uuid.uuid4().hex[:12]}")
+    try:
+        storage.migrate(sql_copy)
+        moved = FACTS["resolution"]["resolved_at"] - MONTH_MS
+        insert(storage, "resolution", {**FACTS["resolution"], "v": 1, "del": 0},
+               {**FACTS["resolution"], "episode": 3, "v": 1, "del": 0})
+        insert(storage, "resolution", {**FACTS["resolution"], "resolved_at": moved, "v": 2,
+                                       "del": 0},
+               {"ticket_id": "T-1", "episode": 3, "v": 2, "del": 1})
+        insert(storage, "ticket", {**FACTS["ticket"], "v": 1, "del": 0})
+        before = {kind: read_final(storage, kind) for kind in FACT_TABLES}
+
+        assert storage.migrate() == [m.name for m in migrations()][6:]
+
+        assert {kind: read_final(storage, kind) for kind in FACT_TABLES} == before
+        assert [r["resolved_at"] for r in read_final(storage, "resolution")] == [moved]
+        assert storage.rows("SELECT partition_key, sorting_key FROM system.tables "
+                            "WHERE database = currentDatabase() AND name = 'resolutions'") == [
+            {"partition_key": "toYYYYMM(resolved_at)",
+             "sorting_key": "resolved_at, ticket_id, episode"}]
+    finally:
+        storage.command(f"DROP DATABASE IF EXISTS {storage.database}")
+
+
 def test_an_edited_applied_migration_is_refused(chdb_dsn, sql_copy):
     storage = Storage(chdb_dsn, f"edited_{uuid.uuid4().hex[:12]}")
     try:
