@@ -161,7 +161,9 @@ DROP TABLE IF EXISTS escalations_by_month;
 -- grouped by their opening instant (n tickets, one of their ids, and the next instant of the
 -- key): one ASOF join finds the first instant at or after R; the first other ticket is there
 -- unless that instant holds R's own ticket alone, and then it is at the next instant. Exact,
--- O(n log n), and one join where sql/004 had four.
+-- O(n log n), and one join where sql/004 had four. The customer and category are joined as
+-- one string, the customer's byte length first (`same`): one key hashes faster than two, and
+-- the length prefix keeps the pair apart from any other pair.
 -- Only the tickets opened in [from, to + 30 days] are read: for R in [from, to) the answer
 -- lies in [R, R + 30 days], within that range (a next instant past it is past R + 30 days
 -- too). Both reads are partition-pruned; FINAL merges each partition on its own.
@@ -181,17 +183,18 @@ SELECT r.ticket_id AS ticket_id, r.episode AS episode, r.engineer_id AS engineer
        ifNull(next_other <= r.resolved_at + INTERVAL 30 DAY, false) AS new_ticket_30d,
        (r.reopened_7d OR new_ticket_7d) AS repeat_7d,
        (r.reopened_30d OR new_ticket_30d) AS repeat_30d
-FROM (SELECT * FROM resolutions FINAL WHERE resolved_at >= lo AND resolved_at < hi) AS r
+FROM (SELECT *, concat(toString(length(customer_id)), ':', customer_id, category) AS same
+      FROM resolutions FINAL WHERE resolved_at >= lo AND resolved_at < hi) AS r
 ASOF LEFT JOIN (
-    SELECT customer_id, category, opened_at, tickets, ticket_id,
+    SELECT same, opened_at, tickets, ticket_id,
            leadInFrame(toNullable(opened_at)) OVER (
-               PARTITION BY customer_id, category ORDER BY opened_at
+               PARTITION BY same ORDER BY opened_at
                ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next_opened_at
-    FROM (SELECT customer_id, category, opened_at, count() AS tickets, any(ticket_id) AS ticket_id
+    FROM (SELECT concat(toString(length(customer_id)), ':', customer_id, category) AS same,
+                 opened_at, count() AS tickets, any(ticket_id) AS ticket_id
           FROM tickets FINAL WHERE opened_at >= lo AND opened_at <= horizon
-          GROUP BY customer_id, category, opened_at)) AS o
-    ON o.customer_id = r.customer_id AND o.category = r.category
-   AND o.opened_at >= r.resolved_at)
+          GROUP BY same, opened_at)) AS o
+    ON o.same = r.same AND o.opened_at >= r.resolved_at)
 SETTINGS join_use_nulls = 0, do_not_merge_across_partitions_select_final = 1;
 
 CREATE OR REPLACE VIEW resolution_facts AS
