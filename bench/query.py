@@ -148,9 +148,12 @@ def stored(storage: Storage) -> dict:
 def reads(storage: Storage, from_ms: int, to_ms: int) -> dict:
     """What the KPI query reads of each fact table, from its plan (EXPLAIN indexes = 1): the
     parts and granules selected out of those stored, per read of the table."""
-    sql = kpis.rows_sql("engineer_id", [])
-    plan = [r["explain"] for r in storage.rows(f"EXPLAIN indexes = 1 {sql}",
-                                               {"from_ms": from_ms, "to_ms": to_ms})]
+    if hasattr(kpis, "rows_sql"):
+        queries = [kpis.rows_sql("engineer_id", [])]
+    else:  # before the KPIs were one query: one per family
+        queries = [kpis._sql(family, "engineer_id", []) for family in kpis._AGGREGATES]
+    plan = [r["explain"] for sql in queries for r in storage.rows(
+        f"EXPLAIN indexes = 1 {sql}", {"from_ms": from_ms, "to_ms": to_ms})]
     out: dict[str, list[str]] = {}
     for n, line in enumerate(plan):
         found = re.search(r"ReadFromMergeTree \(\w+\.(\w+)\)", line)
