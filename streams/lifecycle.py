@@ -8,7 +8,8 @@ the sends, and resending is harmless because the sink keeps the highest version 
 A fact's identity holds its event time (schemas/facts.py, ``moves``), so a fact whose time is
 corrected leaves a row behind at its old identity until that row's tombstone arrives. Resending
 the current facts does not replace that row, so the state remembers every identity it sent a
-tombstone for (``gone``, at most one per correction) and a resend sends those tombstones again.
+tombstone for (``gone``: one per correction, and one per event that was held) and a resend
+sends those tombstones again.
 """
 
 from __future__ import annotations
@@ -70,13 +71,9 @@ def apply(state: dict, rec: dict, calendar: WorkCalendar, arrived_ms: int = 0,
 
 def bury(state: dict, sent: list[dict]) -> list[dict]:
     """Remember in ``state`` the identities ``sent`` tombstones, and forget one that a sent
-    fact occupies again. The held row of an event the state still has is left out: a resend
-    finds those from the events (only an event folded away needs remembering)."""
-    dead = [f for f in sent if f["del"]]
-    if any(f["kind"] == "held" for f in dead):
-        kept_events = ticket.event_ids(state)
-        dead = [f for f in dead if f["kind"] != "held" or f["event_id"] not in kept_events]
-    dead = [[f["kind"], *placed(f)[1]] for f in dead]
+    fact occupies again. Held rows too: an event folded away later (an earlier first response
+    replacing it) is no longer in the state for a resend to find."""
+    dead = [[f["kind"], *placed(f)[1]] for f in sent if f["del"]]
     gone = state.get("gone")
     if not dead and not gone:
         return sent
