@@ -90,16 +90,16 @@ def resend(state: dict, facts: dict[str, dict]) -> list[dict]:
     the ticket is opened a tombstone for each event that may have been listed as held: a crash
     may have lost the first sends of any of them."""
     out = [{**fact, "v": state["v"], "del": 0} for fact in facts.values()]
-    current = {placed(fact) for fact in facts.values()}
-    for kind, *identity in state.get("gone", []):
-        if (kind, tuple(identity)) not in current:
-            out.append({**tombstone({"kind": kind, **dict(zip(FACT_TABLES[kind].key, identity,
-                                                               strict=True))}),
-                        "v": state["v"]})
+    gone = [{"kind": kind, **dict(zip(FACT_TABLES[kind].key, identity, strict=True))}
+            for kind, *identity in state.get("gone", [])]
     if not ticket.held(state):
-        out += [{**tombstone({"kind": "held", "ticket_id": rec["ticket_id"],
-                              "event_id": rec["id"]}), "v": state["v"]}
-                for rec in ticket.ordered(state) if rec["k"] != "opened"]
+        gone += [{"kind": "held", "ticket_id": rec["ticket_id"], "event_id": rec["id"]}
+                 for rec in ticket.ordered(state) if rec["k"] != "opened"]
+    sent = {placed(fact) for fact in facts.values()}
+    for fact in gone:
+        if placed(fact) not in sent:  # neither current nor already tombstoned here
+            sent.add(placed(fact))
+            out.append({**tombstone(fact), "v": state["v"]})
     return out
 
 
