@@ -1,8 +1,15 @@
 """The facts the stream processors emit and the sink writes: table and typed columns per kind.
 
-The column contract sits next to the DDL (sql/001_facts.sql, sql/002_roster_dlq.sql). Every
-row also carries ``version`` (the fact's ``v``) and ``deleted`` (its ``del``). A tombstone
-carries only the identity columns; the others get their type's neutral value.
+The column contract sits next to the DDL (sql/001_facts.sql, sql/002_roster_dlq.sql,
+sql/007_partitions.sql). Every row also carries ``version`` (the fact's ``v``) and ``deleted``
+(its ``del``). A tombstone carries only the identity columns; the others get their type's
+neutral value.
+
+A table partitioned by event time (``moves``: its time column) holds that column in its
+identity, so a fact never leaves its partition: a fact whose time is corrected is a new
+identity (in its new partition), and the old identity gets a tombstone carrying the old time,
+which lands in the old partition and replaces the old row there (docs/decisions.md,
+"Partitions by event time").
 """
 
 from __future__ import annotations
@@ -24,6 +31,12 @@ class FactTable:
     table: str
     key: tuple[str, ...]  # the table's ORDER BY: a fact's identity
     types: dict[str, str]  # column -> type; a trailing "?" means Nullable
+    moves: str | None = None  # the identity's time column, which a correction may change
+
+    @property
+    def stable(self) -> tuple[str, ...]:
+        """The identity less its time: what stays the same fact when its time is corrected."""
+        return tuple(c for c in self.key if c != self.moves)
 
     @property
     def columns(self) -> list[str]:
@@ -65,7 +78,7 @@ def _neutral(kind: str) -> object:
 
 
 FACT_TABLES: dict[str, FactTable] = {
-    "ticket": FactTable("tickets", ("ticket_id",), {
+    "ticket": FactTable("tickets", ("opened_at", "ticket_id"), {
         "ticket_id": "str", "customer_id": "str", "category": "str", "priority": "str",
         "channel": "str", "team_id": "str?", "assignee_id": "str?", "requires_onsite": "bool",
         "opened_at": "ms", "status": "str", "episodes": "int", "episode_start": "ms",
@@ -73,21 +86,21 @@ FACT_TABLES: dict[str, FactTable] = {
         "first_response_at": "ms?", "first_responder_id": "str?", "frt_s": "float?",
         "frt_bh_s": "float?", "onsite_at": "ms?", "onsite_engineer_id": "str?",
         "onsite_s": "float?", "onsite_bh_s": "float?",
-    }),
-    "resolution": FactTable("resolutions", ("ticket_id", "episode"), {
+    }, moves="opened_at"),
+    "resolution": FactTable("resolutions", ("resolved_at", "ticket_id", "episode"), {
         "ticket_id": "str", "episode": "int", "engineer_id": "str", "resolved_at": "ms",
         "episode_start": "ms", "aht_s": "float", "aht_bh_s": "float", "escalated": "bool",
         "fcr": "bool", "reopened_7d": "bool", "reopened_30d": "bool", "customer_id": "str",
         "category": "str", "priority": "str",
-    }),
-    "survey": FactTable("surveys", ("event_id",), {
+    }, moves="resolved_at"),
+    "survey": FactTable("surveys", ("submitted_at", "event_id"), {
         "event_id": "str", "ticket_id": "str", "submitted_at": "ms", "engineer_id": "str?",
         "credited_by": "str", "csat": "int", "nps": "int?",
-    }),
-    "escalation": FactTable("escalations", ("event_id",), {
+    }, moves="submitted_at"),
+    "escalation": FactTable("escalations", ("escalated_at", "event_id"), {
         "event_id": "str", "ticket_id": "str", "engineer_id": "str", "to_engineer_id": "str?",
         "escalated_at": "ms", "episode": "int",
-    }),
+    }, moves="escalated_at"),
     "complaint": FactTable("complaints", ("event_id",), {
         "event_id": "str", "engineer_id": "str", "filed_at": "ms", "severity": "str",
         "ticket_id": "str?", "reason": "str?",

@@ -85,22 +85,37 @@ def appended(life: Lifecycle, rec: dict, calendar: WorkCalendar) -> list[dict]:
 
 
 def fact_key(fact: dict) -> str:
-    """Kind and identity (the table's ORDER BY columns, schemas/facts.py) as one string."""
+    """Kind and stable identity (the table's ORDER BY columns less the time a correction may
+    move, schemas/facts.py) as one string: the same fact before and after its time moved."""
     kind = fact["kind"]
-    return orjson.dumps([kind, *FACT_TABLES[kind].identity(fact)]).decode()
+    spec = FACT_TABLES[kind]
+    return orjson.dumps([kind, *(fact[c] for c in spec.stable)]).decode()
 
 
-def tombstone(key: str) -> dict:
-    kind, *ids = orjson.loads(key)
-    return {"kind": kind, "del": 1, **dict(zip(FACT_TABLES[kind].key, ids, strict=True))}
+def tombstone(fact: dict) -> dict:
+    """The tombstone of ``fact`` as stored: every identity column, the time included, so that
+    it lands in the fact's partition and replaces its row there."""
+    kind = fact["kind"]
+    return {"kind": kind, "del": 1, **{c: fact[c] for c in FACT_TABLES[kind].key}}
+
+
+def placed(fact: dict) -> tuple:
+    """Where the sink holds ``fact``: its table and full identity (time included)."""
+    return fact["kind"], FACT_TABLES[fact["kind"]].identity(fact)
 
 
 def changes(before: dict[str, dict], after: dict[str, dict], version: int) -> list[dict]:
     """The facts to send so that the sink, holding ``before``, comes to hold ``after``: the new
-    and changed ones, and a tombstone for each one that is gone."""
-    out = [{**fact, "v": version, "del": 0} for key, fact in after.items()
-           if before.get(key) != fact]
-    out += [{**tombstone(key), "v": version} for key in before if key not in after]
+    and changed ones, and a tombstone for each one that is gone or whose time moved (its old
+    identity, with the old time)."""
+    out = []
+    for key, fact in after.items():
+        old = before.get(key)
+        if old != fact:
+            out.append({**fact, "v": version, "del": 0})
+            if old is not None and placed(old) != placed(fact):
+                out.append({**tombstone(old), "v": version})
+    out += [{**tombstone(old), "v": version} for key, old in before.items() if key not in after]
     return out
 
 

@@ -4,6 +4,12 @@ Pure: the agent (streams/app.py) loads the ticket's state from its table, calls 
 sends what it returns. An event that changes nothing (a redelivery, or one that can no longer
 change a fact) resends every current fact: the state may have been saved before a crash lost
 the sends, and resending is harmless because the sink keeps the highest version of each fact.
+
+A fact's identity holds its event time (schemas/facts.py, ``moves``), so a fact whose time is
+corrected leaves a row behind at its old identity until that row's tombstone arrives. Resending
+the current facts does not replace that row, so the state remembers every identity it sent a
+tombstone for (``gone``: one per correction, and one per event that was held) and a resend
+sends those tombstones again.
 """
 
 from __future__ import annotations
@@ -11,8 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.calendar import WorkCalendar
+from schemas.facts import FACT_TABLES
 from streams import ticket
-from streams.facts import APPENDABLE, Derived, appended, changes, derive, fact_key, tombstone
+from streams.facts import (
+    APPENDABLE,
+    Derived,
+    appended,
+    changes,
+    derive,
+    fact_key,
+    placed,
+    tombstone,
+)
 
 
 @dataclass(frozen=True)
@@ -37,32 +53,58 @@ def apply(state: dict, rec: dict, calendar: WorkCalendar, arrived_ms: int = 0,
         return Step(resend(state, before.facts), after=before)
     if before.life is None or rec["k"] not in APPENDABLE or state["recs"][-1][2] != rec["id"]:
         after = derive(state, calendar)
-        return Step(changes(before.facts, after.facts, state["v"]), after=after)
+        return Step(bury(state, changes(before.facts, after.facts, state["v"])), after=after)
     before.version = -1  # stepped in place: never reused if this step does not finish
     before.event_ids.add(rec["id"])
     out = []
     for fact in appended(before.life, rec, calendar):
         key = fact_key(fact)
-        if before.facts.get(key) != fact:
+        old = before.facts.get(key)
+        if old != fact:
             before.facts[key] = fact
             out.append({**fact, "v": state["v"], "del": 0})
+            if old is not None and placed(old) != placed(fact):  # its time moved
+                out.append({**tombstone(old), "v": state["v"]})
     before.version = state["v"]
-    return Step(out, after=before)
+    return Step(bury(state, out), after=before)
+
+
+def bury(state: dict, sent: list[dict]) -> list[dict]:
+    """Remember in ``state`` the identities ``sent`` tombstones, and forget one that a sent
+    fact occupies again. Held rows too: an event folded away later (an earlier first response
+    replacing it) is no longer in the state for a resend to find."""
+    dead = [[f["kind"], *placed(f)[1]] for f in sent if f["del"]]
+    gone = state.get("gone")
+    if not dead and not gone:
+        return sent
+    alive = {placed(f) for f in sent if not f["del"]}
+    kept = [g for g in (gone or []) + dead if (g[0], tuple(g[1:])) not in alive]
+    state["gone"] = [g for n, g in enumerate(kept) if g not in kept[:n]]
+    if not state["gone"]:
+        del state["gone"]
+    return sent
 
 
 def resend(state: dict, facts: dict[str, dict]) -> list[dict]:
-    """Every current fact, and once the ticket is opened a tombstone for each event that may
-    have been listed as held: a crash may have lost the first sends of either."""
+    """Every current fact, a tombstone for each identity a fact has left (``gone``), and once
+    the ticket is opened a tombstone for each event that may have been listed as held: a crash
+    may have lost the first sends of any of them."""
     out = [{**fact, "v": state["v"], "del": 0} for fact in facts.values()]
+    gone = [{"kind": kind, **dict(zip(FACT_TABLES[kind].key, identity, strict=True))}
+            for kind, *identity in state.get("gone", [])]
     if not ticket.held(state):
-        out += [{**tombstone(fact_key({"kind": "held", "ticket_id": rec["ticket_id"],
-                                       "event_id": rec["id"]})), "v": state["v"]}
-                for rec in ticket.ordered(state) if rec["k"] != "opened"]
+        gone += [{"kind": "held", "ticket_id": rec["ticket_id"], "event_id": rec["id"]}
+                 for rec in ticket.ordered(state) if rec["k"] != "opened"]
+    sent = {placed(fact) for fact in facts.values()}
+    for fact in gone:
+        if placed(fact) not in sent:  # neither current nor already tombstoned here
+            sent.add(placed(fact))
+            out.append({**tombstone(fact), "v": state["v"]})
     return out
 
 
 def unheld(state: dict) -> list[dict]:
     """Tombstones of the held rows of a held state that retires (a version above the rows')."""
-    return [{**tombstone(fact_key({"kind": "held", "ticket_id": rec["ticket_id"],
-                                   "event_id": rec["id"]})), "v": state["v"] + 1}
+    return [{**tombstone({"kind": "held", "ticket_id": rec["ticket_id"],
+                          "event_id": rec["id"]}), "v": state["v"] + 1}
             for rec in ticket.ordered(state)]

@@ -6,7 +6,8 @@ state. The state is a plain dict stored as compact JSON in the Faust table (sche
 
     {"sv": 2, "tid": ticket_id, "v": version, "n": ancillary events accepted,
      "recs": [[kind code, occurred_at, event_id, *kind fields], ...],   # in ticket event order
-     "hs": {event_id: arrived_ms}}   # only while the ticket's opened has not arrived
+     "hs": {event_id: arrived_ms},   # only while the ticket's opened has not arrived
+     "gone": [[fact kind, *identity], ...]}   # identities tombstoned (streams/lifecycle.py)
 
 Bounds (docs/decisions.md, "Bounded ticket state"): no state write may exceed the broker's
 message limit, and one noisy ticket must not slow every other ticket down.

@@ -44,6 +44,7 @@ from tests.plugins.pipeline import Pipeline
 from tests.test_close import facts_from, store
 from tests.test_packaging import fresh, installed  # noqa: F401 - the built package's fixture
 
+DAY_MS = 86_400_000
 TZ = "Asia/Shanghai"
 TOKEN = "board-token"
 WAIT_S = 120  # the longest wait for the page to show something (never asserted as a time)
@@ -208,6 +209,31 @@ def test_each_day_of_the_series_equals_that_days_kpis(storage, settings, fortnig
                 for r in teams if r["day"] == day}
         assert mine == close_to({r["team_id"]: r for r in kpis.compute(
             storage, *day_window(day), group="team")}), day
+
+
+def test_the_daily_series_and_the_rolling_windows_are_one_query_each(storage, settings,
+                                                                      fortnight, monkeypatch):
+    """The live board asks ClickHouse once per answer, whatever the days, teams and families
+    (it asked one query per family and grouping, and the live view one per family and window);
+    the answers equal the KPIs of each window asked alone."""
+    facts, people = fortnight
+    store(storage, facts)
+    roster.store(storage, people)
+    reader = LocalReader(storage, settings)
+    asked = []
+    rows = storage.rows
+    monkeypatch.setattr(storage, "rows", lambda sql, *a, **k: asked.append(sql) or rows(
+        sql, *a, **k))
+    lo, hi = parse_instant("2026-11-02", TZ), parse_instant("2026-11-16", TZ)
+    series = reader.daily_kpis(lo, hi)
+    assert len(asked) == 1
+    now, spans = parse_instant("2026-11-12T15:00", TZ), {"24h": DAY_MS, "7d": 7 * DAY_MS}
+    rolling = reader.rolling_kpis(now, spans)
+    assert len(asked) == 2
+    monkeypatch.setattr(storage, "rows", rows)
+    assert len(series["department"]) == 14
+    for label, span in spans.items():
+        assert rolling[label] == close_to(kpis.compute(storage, now - span, now)), label
 
 
 def close_to(value):

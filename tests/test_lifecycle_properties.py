@@ -243,6 +243,55 @@ def test_events_are_held_until_opened_then_every_prefix_is_consistent(events, da
 
 
 # ---------------------------------------------------------------------------------------------
+# (b2) a fact's identity holds its time: a step whose sends a crash lost is made good by the
+# resend of its redelivered event, tombstones of the identities a moved fact left included
+# ---------------------------------------------------------------------------------------------
+
+@PROPERTY
+@given(events=ticket_events(), data=st.data())
+def test_lost_sends_are_made_good_by_the_redelivery(events, data):
+    order = arrival(data, events)
+    state, derived, sent = ticket.new_state(), None, []
+    lost = data.draw(st.sets(st.integers(0, max(0, len(order) - 1))))
+    for n, event in enumerate(order):
+        step = lifecycle.apply(state, event, CALENDAR, before=derived)
+        derived = step.after
+        if n not in lost:
+            sent += step.facts
+    for n in sorted(lost):  # each event of a lost step comes again (its offset was not committed)
+        if n < len(order):
+            sent += lifecycle.apply(state, copy.deepcopy(order[n]), CALENDAR).facts
+
+    assert sink_view(sent) == by_identity(ticket_facts(state, CALENDAR))
+
+
+def test_a_late_earlier_resolve_moves_the_resolution_and_tombstones_its_old_time():
+    late = BASE + 40 * DAY  # another month than BASE's
+    state, steps = run([opened("e1", BASE), resolved("e3", late, "E2"),
+                        resolved("e2", BASE + DAY, "E1")])
+
+    (only,) = resolutions_of(ticket_facts(state, CALENDAR))
+    assert (only["engineer_id"], only["resolved_at"]) == ("E1", BASE + DAY)
+    gone = [f for f in steps[-1] if f["del"]]
+    assert gone == [{"kind": "resolution", "del": 1, "resolved_at": late, "ticket_id": "T1",
+                     "episode": 1, "v": state["v"]}]
+    assert sink_view([f for out in steps for f in out]) == by_identity(
+        ticket_facts(state, CALENDAR))
+    assert state["gone"] == [["resolution", late, "T1", 1]]
+
+
+def test_an_earlier_opened_moves_the_ticket_row_and_resend_repeats_the_tombstone():
+    state, steps = run([opened("e1", BASE + 40 * DAY), opened("e0", BASE)])
+
+    (row,) = [f for f in ticket_facts(state, CALENDAR).values() if f["kind"] == "ticket"]
+    assert row["opened_at"] == BASE
+    again = lifecycle.apply(state, opened("e0", BASE), CALENDAR).facts  # a redelivery
+    assert {"kind": "ticket", "del": 1, "opened_at": BASE + 40 * DAY, "ticket_id": "T1",
+            "v": state["v"]} in again
+    assert sink_view(steps[0] + again) == by_identity(ticket_facts(state, CALENDAR))
+
+
+# ---------------------------------------------------------------------------------------------
 # (c) resolutions: one per resolve that comes while open, in the ticket order
 # ---------------------------------------------------------------------------------------------
 

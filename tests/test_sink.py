@@ -478,7 +478,8 @@ def history() -> list[dict]:
                   survey(f"S{i}", t, v=3, engineer=engineer, csat=1 + i % 5, nps=i % 11)]
         if i % 5 == 0:  # a second episode, then corrected away
             facts += [resolution(t, episode=2, v=4, engineer="E3"),
-                      tombstone("resolution", v=5, ticket_id=t, episode=2)]
+                      tombstone("resolution", v=5, ticket_id=t, episode=2,
+                                resolved_at=BASE + 3_600_000)]
         if i % 2 == 0:
             facts += [escalation(f"X{i}", t, v=2, engineer=engineer)]
         if i % 7 == 0:  # a stale version arriving after the newer one
@@ -603,12 +604,17 @@ def test_a_message_that_is_not_a_fact_is_dead_lettered_and_committed(kafka_boots
 
 
 @pytest.mark.parametrize(("bad", "reason"), [
-    pytest.param({"kind": "resolution", "v": 1, "del": 0}, "ticket_id: identity column missing",
+    pytest.param({"kind": "resolution", "v": 1, "del": 0}, "resolved_at: identity column missing",
                  id="no-identity"),
+    # A tombstone must carry the time of the identity (sql/007): without it, it could not
+    # find the row's partition.
+    pytest.param({"kind": "resolution", "ticket_id": "T1", "episode": 1, "v": 2, "del": 1},
+                 "resolved_at: identity column missing", id="tombstone-without-its-time"),
     pytest.param({"kind": "survey", "event_id": "S1", "v": 1}, "del: must be 0 or 1",
                  id="no-del"),
     pytest.param({"kind": "survey", "event_id": "S1", "ticket_id": "T1", "csat": "five",
-                  "v": 1, "del": 0}, "csat: expected int, got str", id="wrong-type"),
+                  "submitted_at": BASE, "v": 1, "del": 0}, "csat: expected int, got str",
+                 id="wrong-type"),
 ])
 def test_a_fact_without_its_required_fields_is_dead_lettered(kafka_bootstrap, topic_factory,
                                                              storage, bad, reason):

@@ -152,8 +152,49 @@ def test_tombstone_removes_the_fact(storage, kind):
 def test_tombstone_leaves_other_identities(storage):
     other = {**FACTS["survey"], "event_id": "e-survey-2"}
     insert(storage, "survey", {**FACTS["survey"], "v": 1, "del": 0}, {**other, "v": 1, "del": 0})
-    insert(storage, "survey", {"event_id": "e-survey-1", "v": 2, "del": 1})
+    insert(storage, "survey", {"event_id": "e-survey-1",
+                               "submitted_at": FACTS["survey"]["submitted_at"], "v": 2, "del": 1})
     assert read_final(storage, "survey") == [other]
+
+
+MONTH_MS = 31 * 86_400_000
+
+
+@pytest.mark.parametrize("kind", [k for k, t in FACT_TABLES.items() if t.moves])
+def test_a_fact_whose_time_moves_to_another_month_is_one_row_in_its_new_partition(storage,
+                                                                                   kind):
+    """sql/007: the time is in the identity, so the corrected fact is a new row in its new
+    month and the tombstone with the old time removes the old row from the old month."""
+    spec = FACT_TABLES[kind]
+    old = {**FACTS[kind], "v": 1, "del": 0}
+    moved = {**FACTS[kind], spec.moves: FACTS[kind][spec.moves] - MONTH_MS, "v": 2, "del": 0}
+    insert(storage, kind, old)
+    insert(storage, kind, moved, {**{c: old[c] for c in spec.key}, "v": 2, "del": 1})
+
+    assert read_final(storage, kind) == [{k: v for k, v in moved.items() if k not in ("v", "del")}]
+    rows = storage.rows(f"SELECT _partition_id AS month, count() AS n FROM {spec.table} FINAL "
+                        "GROUP BY month")
+    assert [r["n"] for r in rows] == [1]
+    assert rows[0]["month"] == storage.rows(
+        f"SELECT toString(toYYYYMM(fromUnixTimestamp64Milli({moved[spec.moves]}, 'UTC'))) AS m"
+    )[0]["m"]
+
+
+def test_a_window_reads_only_its_months(storage):
+    """The 30 days before 2026-12-01 read November's part only (parts of four months)."""
+    spec = FACT_TABLES["resolution"]
+    at = FACTS["resolution"]["resolved_at"]  # November 2026
+    for month in range(4):
+        insert(storage, "resolution", {**FACTS["resolution"], "episode": month + 1,
+                                       "resolved_at": at - month * MONTH_MS, "v": 1, "del": 0})
+    to_ms = 1_796_083_200_000  # 2026-12-01T00:00Z
+    plan = "\n".join(r["explain"] for r in storage.rows(
+        "EXPLAIN indexes = 1 SELECT count() FROM resolution_samples_between("
+        "from_ms = {from_ms:Int64}, to_ms = {to_ms:Int64})",
+        {"from_ms": to_ms - 30 * 86_400_000, "to_ms": to_ms}))
+    reads = plan[plan.index(f"ReadFromMergeTree ({storage.database}.{spec.table})"):]
+    pruned = reads[reads.index("Indexes:"):].split("Parts: ", 1)[1].split("\n")[0]
+    assert pruned == "1/4", plan  # one part per month was written; November's is read
 
 
 @pytest.mark.parametrize("kind", FACT_TABLES)
@@ -351,6 +392,35 @@ def sql_copy(tmp_path) -> Path:
         for path in Path(shipped).glob("[0-9][0-9][0-9]_*.sql"):
             shutil.copy(path, tmp_path / path.name)
     return tmp_path
+
+
+def test_the_partitioning_migration_keeps_the_current_facts(chdb_dsn, sql_copy):
+    """sql/007 rebuilds the fact tables: a database at 006 keeps the newest version of each fact
+    (one whose time an older version had elsewhere counts once) and none tombstoned."""
+    for later in sql_copy.glob("00[7-9]_*.sql"):
+        later.unlink()
+    storage = Storage(chdb_dsn, f"upgrade_{uuid.uuid4().hex[:12]}")
+    try:
+        storage.migrate(sql_copy)
+        moved = FACTS["resolution"]["resolved_at"] - MONTH_MS
+        insert(storage, "resolution", {**FACTS["resolution"], "v": 1, "del": 0},
+               {**FACTS["resolution"], "episode": 3, "v": 1, "del": 0})
+        insert(storage, "resolution", {**FACTS["resolution"], "resolved_at": moved, "v": 2,
+                                       "del": 0},
+               {"ticket_id": "T-1", "episode": 3, "v": 2, "del": 1})
+        insert(storage, "ticket", {**FACTS["ticket"], "v": 1, "del": 0})
+        before = {kind: read_final(storage, kind) for kind in FACT_TABLES}
+
+        assert storage.migrate() == [m.name for m in migrations()][6:]
+
+        assert {kind: read_final(storage, kind) for kind in FACT_TABLES} == before
+        assert [r["resolved_at"] for r in read_final(storage, "resolution")] == [moved]
+        assert storage.rows("SELECT partition_key, sorting_key FROM system.tables "
+                            "WHERE database = currentDatabase() AND name = 'resolutions'") == [
+            {"partition_key": "toYYYYMM(resolved_at)",
+             "sorting_key": "resolved_at, ticket_id, episode"}]
+    finally:
+        storage.command(f"DROP DATABASE IF EXISTS {storage.database}")
 
 
 def test_an_edited_applied_migration_is_refused(chdb_dsn, sql_copy):

@@ -67,9 +67,7 @@ def create_api(reader: Reader, metrics, timezone: str, token: str | None = None,
         query(request)
         now = int(time.time() * 1000)
         backlog = await asyncio.to_thread(reader.backlog)
-        rolling = {}
-        for name, span in ROLLING.items():
-            rolling[name] = await asyncio.to_thread(reader.kpis, now - span, now)
+        rolling = await asyncio.to_thread(reader.rolling_kpis, now, ROLLING)
         held = await asyncio.to_thread(reader.held_summary)
         return web.json_response({"now_ms": now, "backlog": backlog, "held": held,
                                   "rolling": rolling})

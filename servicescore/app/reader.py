@@ -151,12 +151,19 @@ class LocalReader:
         days = [(first + timedelta(days=n)).isoformat() for n in range(count)]
         lo = parse_instant(days[0], timezone)
         hi = parse_instant((last + timedelta(days=1)).isoformat(), timezone)
-        department = kpis.compute(self.storage, lo, hi, "team", source=per_day(timezone))
-        teams = kpis.compute(self.storage, lo, hi, "team", source=per_day(timezone, True))
-        return {"days": days,
-                "department": [{"day": row.pop("team_id"), **row} for row in department],
-                "teams": [{"day": key[:10], "team_id": key[11:] if len(key) > 10 else None,
-                           **row} for row in teams for key in [row.pop("team_id")]]}
+        department, teams = [], []
+        for row in kpis.compute(self.storage, lo, hi, "team", source=per_day(timezone)):
+            key = row.pop("team_id")
+            if key[0] == "D":
+                department.append({"day": key[1:], **row})
+            else:
+                teams.append({"day": key[1:11], "team_id": key[12:] or None, **row})
+        return {"days": days, "department": department, "teams": teams}
+
+    def rolling_kpis(self, now_ms: int, spans_ms: dict[str, int]) -> dict[str, list[dict]]:
+        """The KPIs per engineer of each window ``now - span``, by label: one query."""
+        return kpis.compute_windows(self.storage, {label: (now_ms - span, now_ms)
+                                                   for label, span in spans_ms.items()})
 
     def latest_appraisals(self) -> dict:
         """The frozen results of the newest month with a current close (the board's grades):
@@ -175,17 +182,17 @@ class LocalReader:
         return load_scheme(self.settings.scheme) if self.settings.scheme else default_scheme()
 
 
-def per_day(timezone: str, with_team: bool = False):
-    """A sample source for ``kpis.compute`` (group "team") that answers per day: each family's
-    live samples with ``team_id`` replaced by the sample's day in ``timezone`` (``2026-11-03``),
-    or by the day, ``=`` and the team (``2026-11-03=team-a``; the day alone when the engineer
-    has no team). The KPI formulas stay those of servicescore/queries/kpis.py, in one grouped
-    query per family instead of one computation per day."""
+def per_day(timezone: str):
+    """A sample source for ``kpis.compute`` (group "team") that answers per day, for the
+    department and per team at once: each family's live samples twice, ``team_id`` replaced
+    by ``D`` and the sample's day in ``timezone`` (``D2026-11-03``), and by ``T``, the day,
+    ``=`` and the team (``T2026-11-03=team-a``; ``T`` and the day alone when the engineer has no
+    team). The KPI formulas stay those of servicescore/queries/kpis.py, in one query for every
+    family, day and team."""
     if not re.fullmatch(r"[A-Za-z0-9_+/-]+", timezone):  # a zone name, put into the SQL text
         raise ValueError(f"unexpected timezone name {timezone!r}")
-    key = f"toString(toDate(at, '{timezone}'))"
-    if with_team:
-        key = f"concat({key}, ifNull(concat('=', team_id), ''))"
+    day = f"toString(toDate(at, '{timezone}'))"
+    key = f"arrayJoin([concat('D', {day}), concat('T', {day}, ifNull(concat('=', team_id), ''))])"
     return lambda family: (f"(SELECT * REPLACE ({key} AS team_id) "
                            f"FROM {kpis.sample_source(family)})")
 

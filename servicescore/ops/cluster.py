@@ -17,6 +17,8 @@ rule for. The rules:
   name, with no Distributed table. A join with it then runs on each shard against the local
   copy; a join with a Distributed table there would be a "double-distributed" subquery, which
   ClickHouse refuses by default (``distributed_product_mode = 'deny'``).
+* ``EXCHANGE TABLES`` of two fact tables with different sorting keys (a table rebuilt with
+  another ORDER BY, sql/007) makes both Distributed tables again with their new keys.
 * views, ``ALTER``, ``DROP``, ``RENAME``, ``EXCHANGE``, ``TRUNCATE`` and ``OPTIMIZE`` run
   ``ON CLUSTER '{cluster}'`` (on both tables of a fact table where both change); ``INSERT`` runs
   once, through the Distributed or replicated table.
@@ -262,9 +264,17 @@ def _exchange(statement: str, schema: Schema, database: str) -> list[str] | None
     if (a in schema.sharded) != (b in schema.sharded):
         raise NoClusterRule(f"EXCHANGE TABLES {a} AND {b}: one sharded, one not")
     if a in schema.sharded:
-        # each Distributed table keeps its name and reads the exchanged local table
+        # each Distributed table keeps its name and reads the exchanged local table; where the
+        # two sorting keys differ (a table rebuilt with another ORDER BY) each is made again
+        # with its new local table's key, so every write of an identity still goes to the shard
+        # holding its earlier versions (the rows copied in went by the new table's key)
         schema.sharded[a], schema.sharded[b] = schema.sharded[b], schema.sharded[a]
-        return [f"EXCHANGE TABLES {a}{LOCAL} AND {b}{LOCAL} ON CLUSTER {CLUSTER}"]
+        out = [f"EXCHANGE TABLES {a}{LOCAL} AND {b}{LOCAL} ON CLUSTER {CLUSTER}"]
+        if schema.sharded[a] != schema.sharded[b]:
+            for name in (a, b):
+                out += [f"DROP TABLE {name} ON CLUSTER {CLUSTER} SYNC",
+                        _distributed(name, schema.sharded[name], database)]
+        return out
     return [f"EXCHANGE TABLES {a} AND {b} ON CLUSTER {CLUSTER}"]
 
 

@@ -8,11 +8,11 @@ bound to Grafana's variables (``{from_ms:Int64}`` becomes ``${__from}``, the tim
 in epoch milliseconds), so a panel shows what ``servicescore kpis`` shows for the same window.
 The registry (``schemas.kpis``) gives the columns, their units and their descriptions.
 
-What ``kpis.compute`` does in Python after its queries is done here in SQL, in one place
-(``_kpi_rows``): the families joined per engineer or team, counts 0 when absent, NaN as null,
-``nps`` from the aggregate's ``nps_score``, ``complaint_rate`` = complaints / resolutions, the
-assessment means and the review-360 weighted mean of role means. tests/test_grafana.py checks the
-panels equal ``kpis.compute`` field by field.
+The KPI panels run ``kpis.rows_sql``, the one query ``kpis.compute`` runs: the families joined
+per engineer or team, counts 0 when absent, NaN as null, ``nps`` from the aggregate's
+``nps_score``, ``complaint_rate`` = complaints / resolutions, the assessment means and the
+review-360 weighted mean of role means. tests/test_grafana.py checks the panels equal
+``kpis.compute`` field by field.
 
     python -m servicescore.ops.grafana            # rewrite deploy/grafana/dashboards/*.json
     python -m servicescore.ops.grafana --check    # exit 1 if the checked-in files differ
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from appraisal import history
 from appraisal.scorecard import KpiScore
-from schemas.kpis import COUNTS, DIMENSIONS, FIELDS, REGISTRY
+from schemas.kpis import FIELDS, REGISTRY
 from servicescore.queries import drilldown, kpis, live
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,12 +53,6 @@ FAMILY_SQL = kpis._sql
 BACKLOG, BACKLOG_GROUPS, HELD_SUMMARY = live._BACKLOG, live._GROUPS, live._HELD_SUMMARY
 DRILLDOWN = drilldown._SQL
 CLOSES = history._CLOSES
-
-# compute() renames this aggregate (an alias equal to a column name would shadow it).
-SQL_NAMES = {"nps": "nps_score"}
-# What compute() computes in Python, as SQL over the joined family columns (c_<alias>).
-COMPLAINT_RATE = "if(resolutions > 0, complaints / resolutions, NULL)"
-
 
 def condition(column: str, variable: str) -> str:
     """``column`` limited to the variable's selection; no condition when it is *All*."""
@@ -86,54 +80,13 @@ def bind(sql: str, **values: str) -> str:
 
 
 def _aliases(family: str) -> list[str]:
-    """The columns a family's aggregate gives (its ``AS`` names), in order."""
-    return re.findall(r"\bAS (\w+)", AGGREGATES[family])
-
-
-def _assessment_columns() -> dict[str, str]:
-    """Per dimension: its sample count and mean score; review360 the weighted mean of the role
-    means over the roles present with a weight above 0 (``kpis.assessment_kpis``)."""
-    out = {}
-    for dim in DIMENSIONS:
-        mine = f"dimension = '{dim}'"
-        out[f"assessment_{dim}_count"] = f"sumIf(n, {mine})"
-        if dim == "review360":
-            weighted = f"{mine} AND weight > 0"
-            out[f"assessment_{dim}"] = (f"sumIf(mean * weight, {weighted}) / "
-                                        f"nullIf(sumIf(weight, {weighted}), 0)")
-        else:
-            out[f"assessment_{dim}"] = f"sumIf(mean * n, {mine}) / nullIf(sumIf(n, {mine}), 0)"
-    return out
+    return kpis._aliases(family)
 
 
 def _kpi_rows(group: str, where: list[str], window: tuple[str, str] = (FROM_MS, TO_MS)) -> str:
-    """One row per ``group`` value (``grp``) with every KPI field of the registry, from the
-    product's family queries over ``window`` (epoch-ms expressions)."""
-    families = [f for f in AGGREGATES if f != "assessments"]
-    assessed = _assessment_columns()
-    columns = list(dict.fromkeys(a for f in families for a in _aliases(f))) + list(assessed)
-    members = []
-    for family in AGGREGATES:
-        sql = bind(FAMILY_SQL(family, group, where), from_ms=window[0], to_ms=window[1])
-        # the assessments' rows are per dimension and role: one row per grp from them
-        given, tail = ((assessed, " GROUP BY grp") if family == "assessments"
-                       else ({c: c for c in _aliases(family)}, ""))
-        shown = ", ".join(f"{given[c]} AS c_{c}" if c in given else f"NULL AS c_{c}"
-                          for c in columns)
-        members.append(f"SELECT grp, {shown} FROM ({sql}){tail}")
-    fields = []
-    for name in FIELDS:
-        column = SQL_NAMES.get(name, name)
-        if name == "complaint_rate":
-            fields.append(f"{COMPLAINT_RATE} AS complaint_rate")
-        elif column not in columns:
-            raise ValueError(f"no query of servicescore.queries.kpis gives {name}")
-        elif name in COUNTS:
-            fields.append(f"ifNull(max(c_{column}), 0) AS {name}")
-        else:  # an average of nothing is NaN in ClickHouse; the KPI is null then (_clean)
-            fields.append(f"if(isNaN(max(c_{column})), NULL, max(c_{column})) AS {name}")
-    return (f"SELECT grp, {', '.join(fields)} FROM ({' UNION ALL '.join(members)}) "
-            "GROUP BY grp")
+    """One row per ``group`` value (``grp``) with every KPI field of the registry: the product's
+    one query (``kpis.rows_sql``) over ``window`` (epoch-ms expressions)."""
+    return bind(kpis.rows_sql(group, where), from_ms=window[0], to_ms=window[1])
 
 
 def engineer_kpis_sql() -> str:
@@ -166,7 +119,7 @@ def family_over_time_sql(family: str) -> str:
     """A family's aggregates per interval of the range, for the selection."""
     sql = bind(FAMILY_SQL(family, "$__timeInterval(at)", [ENGINEER, TEAM]),
                from_ms=FROM_MS, to_ms=TO_MS)
-    named = {column: name for name, column in SQL_NAMES.items()}
+    named = {column: name for name, column in kpis.SQL_NAMES.items()}
     columns = ", ".join(f"{a} AS {named.get(a, a)}" for a in _aliases(family))
     return f"SELECT grp AS time, {columns} FROM ({sql}) ORDER BY time"
 

@@ -18,9 +18,7 @@ SELECT r.ticket_id AS ticket_id, r.episode AS episode, t.customer_id AS customer
     r.new_ticket_7d AS new_ticket_7d, r.new_ticket_30d AS new_ticket_30d,
     r.repeat_7d AS repeat_7d, r.repeat_30d AS repeat_30d,
     s.csat AS survey_csat, s.nps AS survey_nps
-FROM (SELECT * FROM resolution_facts
-      WHERE resolved_at >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
-        AND resolved_at < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')) AS r
+FROM resolution_facts_between(from_ms = {from_ms:Int64}, to_ms = {to_ms:Int64}) AS r
 LEFT JOIN (SELECT * FROM tickets FINAL) AS t ON t.ticket_id = r.ticket_id
 LEFT JOIN team_of AS ro ON ro.engineer_id = r.engineer_id
 LEFT JOIN (SELECT ticket_id, engineer_id, groupArray(csat) AS csat,

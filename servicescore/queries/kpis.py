@@ -5,12 +5,14 @@ with FINAL, so corrected and redelivered facts count once); team KPIs group the 
 the roster's team, so they are never means of engineer means. The configuration a formula needs
 lives in ClickHouse, written by ``sync_targets``: the SLA targets and clock (the views' column
 ``within_target``, sql/005) and the review-360 weights, so a Grafana panel and the close read the
-same definition. The small remainder (the review360 weighted mean of role means, complaint
-rate, nulls) is Python.
+same definition. ``compute`` asks all of them in one query (``rows_sql``: the families side by
+side, the review360 weighted mean of role means, complaint rate and nulls in SQL), which the
+Grafana panels run too.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import get_args
@@ -91,6 +93,9 @@ _AGGREGATES: dict[str, str] = {
 }
 _FROM: dict[str, str] = {
     **VIEWS,
+    # The window's resolutions only (sql/007): the repeat flags need the tickets of the window
+    # and the 30 days after it, not of all time.
+    "resolutions": "resolution_samples_between(from_ms = {from_ms:Int64}, to_ms = {to_ms:Int64})",
     "assessments": f"{VIEWS['assessments']} LEFT JOIN (SELECT assessor_role, weight "
                    "FROM review_weights FINAL) AS w USING (assessor_role)",
 }
@@ -111,75 +116,104 @@ def empty_kpis() -> dict:
     return {f: (0 if f in COUNTS or f.endswith("_count") else None) for f in FIELDS}
 
 
+# An aggregate renamed in its family's query (an alias equal to a column name would shadow it).
+SQL_NAMES = {"nps": "nps_score"}
+COMPLAINT_RATE = "if(resolutions > 0, complaints / resolutions, NULL)"
+
+
+def _aliases(family: str) -> list[str]:
+    """The columns a family's aggregate gives (its ``AS`` names), in order."""
+    return re.findall(r"\bAS (\w+)", _AGGREGATES[family])
+
+
+def _assessment_columns() -> dict[str, str]:
+    """Per dimension: its sample count and mean score; review360 the weighted mean of the role
+    means over the roles present with a weight above 0, re-normalised (kpis.md)."""
+    out = {}
+    for dim in DIMENSIONS:
+        mine = f"dimension = '{dim}'"
+        out[f"assessment_{dim}_count"] = f"sumIf(n, {mine})"
+        if dim == "review360":
+            weighted = f"{mine} AND weight > 0"
+            out[f"assessment_{dim}"] = (f"sumIf(mean * weight, {weighted}) / "
+                                        f"nullIf(sumIf(weight, {weighted}), 0)")
+        else:
+            out[f"assessment_{dim}"] = f"sumIf(mean * n, {mine}) / nullIf(sumIf(n, {mine}), 0)"
+    return out
+
+
+def rows_sql(group: str, where: list[str], source=sample_source) -> str:
+    """One query for every KPI field of the registry, one row per ``group`` value (``grp``):
+    each family's aggregate over its samples (``_sql``), put side by side by UNION ALL and
+    GROUP BY; counts 0 when a family has no sample, NaN (an average of nothing) as null, the
+    assessment means, review360 and complaint_rate in SQL. Parameters: ``{from_ms:Int64}``,
+    ``{to_ms:Int64}`` and those of ``where``. The Grafana panels run the same text."""
+    families = [f for f in _AGGREGATES if f != "assessments"]
+    assessed = _assessment_columns()
+    columns = list(dict.fromkeys(a for f in families for a in _aliases(f))) + list(assessed)
+    members = []
+    for family in _AGGREGATES:
+        # the assessments' rows are per dimension and role: one row per grp from them
+        given, tail = ((assessed, " GROUP BY grp") if family == "assessments"
+                       else ({c: c for c in _aliases(family)}, ""))
+        shown = ", ".join(f"{given[c]} AS c_{c}" if c in given else f"NULL AS c_{c}"
+                          for c in columns)
+        members.append(f"SELECT grp, {shown} FROM ({_sql(family, group, where, source)}){tail}")
+    fields = []
+    for name in FIELDS:
+        column = SQL_NAMES.get(name, name)
+        if name == "complaint_rate":
+            fields.append(f"{COMPLAINT_RATE} AS complaint_rate")
+        elif column not in columns:
+            raise ValueError(f"no aggregate of servicescore.queries.kpis gives {name}")
+        elif name in COUNTS:
+            fields.append(f"ifNull(max(c_{column}), 0) AS {name}")
+        else:
+            fields.append(f"if(isNaN(max(c_{column})), NULL, max(c_{column})) AS {name}")
+    return (f"SELECT grp, {', '.join(fields)} FROM ({' UNION ALL '.join(members)}) "
+            "GROUP BY grp")
+
+
 def compute(storage: Storage, from_ms: int, to_ms: int, group: str = "engineer",
             engineer: str | None = None, team: str | None = None,
             source=sample_source) -> list[dict]:
-    """KPI objects for the window, one per engineer (or team) with any sample, sorted by id.
-    ``source`` gives each family's samples (the live views; the period close passes its frozen
-    copy)."""
-    params = {"from_ms": from_ms, "to_ms": to_ms, "engineer": engineer or "", "team": team or ""}
-    results: dict[str | None, dict] = {}
-    assessments: dict[str | None, list[dict]] = {}
+    """KPI objects for the window, one per engineer (or team) with any sample, sorted by id:
+    one query. ``source`` gives each family's samples (the live views; the period close passes
+    its frozen copy)."""
+    return compute_windows(storage, {"": (from_ms, to_ms)}, group, engineer, team, source)[""]
+
+
+def compute_windows(storage: Storage, windows: Mapping[str, tuple[int, int]],
+                    group: str = "engineer", engineer: str | None = None,
+                    team: str | None = None, source=sample_source) -> dict[str, list[dict]]:
+    """``compute`` for several windows ``{label: (from_ms, to_ms)}`` at once, in one query
+    (the live view's rolling 24 h, 7 d and 30 d)."""
+    params: dict = {"engineer": engineer or "", "team": team or ""}
     where = []
     if engineer:
         where.append("engineer_id = {engineer:String}")
     if team:
         where.append("team_id = {team:String}")
     grp = "engineer_id" if group == "engineer" else "team_id"
-    for family in _AGGREGATES:
-        for row in storage.rows(_sql(family, grp, where, source), params):
-            key = row.pop("grp")
-            if "nps_score" in row:
-                row["nps"] = row.pop("nps_score")
-            if family == "assessments":
-                assessments.setdefault(key, []).append(row)
-                results.setdefault(key, empty_kpis())
-            else:
-                results.setdefault(key, empty_kpis()).update(_clean(row))
-    for key, rows in assessments.items():
-        results[key].update(assessment_kpis(rows))
-    for kpis in results.values():
-        kpis["complaint_rate"] = (kpis["complaints"] / kpis["resolutions"]
-                                  if kpis["resolutions"] else None)
-    return _listing(storage, results, group)
+    parts = []
+    for n, (label, (from_ms, to_ms)) in enumerate(windows.items()):
+        params[f"window_{n}"], params[f"from_ms_{n}"], params[f"to_ms_{n}"] = label, from_ms, to_ms
+        sql = (rows_sql(grp, where, source).replace("{from_ms:", f"{{from_ms_{n}:")
+               .replace("{to_ms:", f"{{to_ms_{n}:"))
+        parts.append(f"SELECT {{window_{n}:String}} AS window, * FROM ({sql})")
+    sql = " UNION ALL ".join(parts)
+    if group == "engineer":  # each engineer's team from the roster, in the same query
+        sql = (f"SELECT k.*, ro.team_id AS team_of_grp FROM ({sql}) AS k "
+               "LEFT JOIN team_of AS ro ON ro.engineer_id = k.grp")
+    found: dict[str, dict] = {label: {} for label in windows}
+    for row in storage.rows(sql, params):
+        found[row.pop("window")][row.pop("grp")] = row
+    return {label: _listing(results, group) for label, results in found.items()}
 
 
-def assessment_kpis(rows: list[dict]) -> dict:
-    """Mean score per dimension; review360 weighted over the assessor roles present. ``rows``:
-    per dimension and assessor role, the count ``n``, the ``mean`` and the role's ``weight``."""
-    out = {}
-    for dim in DIMENSIONS:
-        mine = [r for r in rows if r["dimension"] == dim]
-        count = sum(r["n"] for r in mine)
-        out[f"assessment_{dim}_count"] = count
-        if dim == "review360":
-            out[f"assessment_{dim}"] = review360({r["assessor_role"]: r["mean"] for r in mine},
-                                                 {r["assessor_role"]: r["weight"] for r in mine})
-        else:
-            out[f"assessment_{dim}"] = (sum(r["mean"] * r["n"] for r in mine) / count
-                                        if count else None)
-    return out
-
-
-def review360(role_means: dict[str, float], weights: dict[str, float]) -> float | None:
-    """Weighted mean of the per-role means, re-normalised over the roles present."""
-    present = {role: w for role, w in weights.items() if role in role_means and w > 0}
-    total = sum(present.values())
-    if total == 0:
-        return None
-    return sum(role_means[role] * w for role, w in present.items()) / total
-
-
-def _clean(row: dict) -> dict:
-    """ClickHouse returns NaN for an average of nothing; the KPI is null then."""
-    return {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-
-
-def _listing(storage: Storage, results: dict, group: str) -> list[dict]:
+def _listing(results: dict, group: str) -> list[dict]:
     if group == "team":
-        return [{"team_id": key, **kpis} for key, kpis in
+        return [{"team_id": key, **{f: kpis[f] for f in FIELDS}} for key, kpis in
                 sorted(results.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))]
-    teams = {r["engineer_id"]: r["team_id"] for r in
-             storage.rows("SELECT engineer_id, team_id FROM team_of")}
-    return [{"engineer_id": key, "team_id": teams.get(key), **kpis}
+    return [{"engineer_id": key, "team_id": kpis["team_of_grp"], **{f: kpis[f] for f in FIELDS}}
             for key, kpis in sorted(results.items(), key=lambda kv: kv[0] or "")]

@@ -35,7 +35,8 @@ MIGRATE_FIRST = "run servicescore migrate first"
 _OPENED: set[Path] = set()  # chDB folders this process has opened
 _DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # What ClickHouse says of a table or column a pending migration would create.
-_MISSING = ("(UNKNOWN_TABLE)", "(UNKNOWN_DATABASE)", "(UNKNOWN_IDENTIFIER)",
+# A parameterized view is called like a table function: UNKNOWN_FUNCTION when it is missing.
+_MISSING = ("(UNKNOWN_TABLE)", "(UNKNOWN_DATABASE)", "(UNKNOWN_IDENTIFIER)", "(UNKNOWN_FUNCTION)",
             "(NO_SUCH_COLUMN_IN_TABLE)", "(THERE_IS_NO_COLUMN)", "(NOT_FOUND_COLUMN_IN_BLOCK)")
 _MIGRATION = re.compile(r"^[0-9]{3}_.+\.sql$")
 
