@@ -29,6 +29,7 @@ Agents run with concurrency 1 (faust-streaming#606).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -181,7 +182,12 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
 
     @app.task
     async def intake_task() -> None:
-        await intake.run()
+        try:
+            await intake.run()
+        except asyncio.CancelledError:
+            raise  # the worker stopping
+        except Exception as exc:  # noqa: BLE001 - a worker without its intake must not idle on
+            fail_stop("the intake", exc)
 
     @app.agent(ticket_events, name="lifecycle", concurrency=1)
     async def lifecycle_agent(stream):
