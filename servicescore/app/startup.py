@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from schemas.events import EVENT_TOPICS
+from schemas.events import EVENT_TOPICS, intake_group
 from servicescore.core.settings import Settings, host_port
 from servicescore.kafka import topics
 from servicescore.kafka.client import Cluster
@@ -77,6 +77,7 @@ class Watcher:
         self.cluster = cluster
         self.groups = topics.consumer_groups(cluster)
         self.event_topics = {cluster.topic(t) for t in EVENT_TOPICS}
+        self.intake = intake_group(cluster.app_id)
         self._clients = None
         self._context = None
 
@@ -94,7 +95,7 @@ class Watcher:
             parts = await topics.partition_progress(*self._clients, group, names)
             for tp, (committed, last) in parts.items():
                 behind += max(0, last - committed)
-                if group == self.cluster.app_id and tp.topic in self.event_topics:
+                if group == self.intake and tp.topic in self.event_topics:
                     done, end = done + committed, end + last
         return Progress(done, end, behind)
 
