@@ -11,10 +11,12 @@ One batch at a time, per consumer of the group ``<app>-intake``:
 2. route each (streams/intake.py): its ticket record into the bundle of its ticket's
    ``<app>-ticket-events`` partition, a bad message into its dead letter, a complaint or an
    assessment into a facts message;
-3. send it all and wait until the broker has every message (acks=all);
-4. only then commit the batch's offsets.
+3. move the intake's watermark (the event time it has seen, streams/retirement.py), which the
+   bundles carry to the lifecycle;
+4. send it all and wait until the broker has every message (acks=all);
+5. only then commit the batch's offsets.
 
-A crash anywhere before 4 delivers the batch again: a ticket's state takes an event once (its
+A crash anywhere before 5 delivers the batch again: a ticket's state takes an event once (its
 event id), facts and dead letters are upserts by identity. A send the broker refuses stops the
 process before the commit (``fail_stop``). A commit a rebalance refuses leaves the batch to the
 partitions' new owner, which reads it again.
