@@ -4,7 +4,7 @@ Merging is a set union keyed by event_id, so any arrival order and any redeliver
 state. The state is a plain dict stored as compact JSON in the Faust table (schema version
 ``SCHEMA``)::
 
-    {"sv": 2, "tid": ticket_id, "v": version, "n": ancillary events accepted,
+    {"sv": 2, "tid": ticket_id, "v": version, "n": escalations accepted,
      "recs": [[kind code, occurred_at, event_id, *kind fields], ...],   # in ticket event order
      "hs": {event_id: arrived_ms},   # only while the ticket's opened has not arrived
      "gone": [[fact kind, *identity], ...]}   # identities tombstoned (streams/lifecycle.py)
@@ -14,9 +14,12 @@ message limit, and one noisy ticket must not slow every other ticket down.
 
 - Folded away: only the first ``opened``, ``first_response`` and ``onsite_arrived`` in the ticket
   event order can change a fact, so a later one is not stored (an earlier one replaces it).
-- Capped: at most ``ANCILLARY_CAP`` opened / first-response / escalated / onsite-arrived events
-  per ticket; beyond that they are refused (dead-lettered with the reason). Resolutions, reopens
-  and surveys are never refused by the cap: they make the lifecycle and the satisfaction credit.
+- Capped: at most ``ANCILLARY_CAP`` escalations per ticket (the one ancillary kind kept many
+  times); beyond that they are refused (dead-lettered with the reason). Opened, first response
+  and onsite arrival are kept once each (folded above), so they need no cap and are never
+  refused by it, whatever their arrival order: an opened arriving after a flood of escalations
+  still opens the ticket. Resolutions, reopens and surveys make the lifecycle and the
+  satisfaction credit and are never refused either.
 - Budget: a state whose JSON would exceed ``STATE_BUDGET`` bytes is not written; the event that
   would grow it is refused with the reason (quarantine, not a crash loop).
 """
@@ -52,7 +55,7 @@ TOPICS = {"opened": "ticket-opened", "first_response": "ticket-first-response",
           "survey": "survey-submitted"}
 FIRST_ONLY = frozenset({KIND_ORDER["opened"], KIND_ORDER["first_response"],
                         KIND_ORDER["onsite_arrived"]})
-NEVER_REFUSED = frozenset({KIND_ORDER["resolved"], KIND_ORDER["reopened"], KIND_ORDER["survey"]})
+CAPPED = KIND_ORDER["escalated"]  # ``n`` counts these
 ANCILLARY_CAP = 1000
 # Kafka's default message limit is 1 MiB; the changelog record also carries the key.
 STATE_BUDGET = 768 * 1024
@@ -109,12 +112,11 @@ def merge(state: dict, rec: dict, arrived_ms: int = 0,
         return False
     row = _compact(rec)
     code = row[0]
-    if code not in NEVER_REFUSED and state["n"] >= ANCILLARY_CAP:
+    if code == CAPPED and state["n"] >= ANCILLARY_CAP:
         return Refused("cap", f"ticket {state['tid']} reached its cap of {ANCILLARY_CAP} "
-                       "opened, first-response, escalated and onsite-arrived events")
+                       "escalations")
     replaced = next((r for r in rows if r[0] == code), None) if code in FIRST_ONLY else None
     if replaced is not None and _order(replaced) <= _order(row):
-        state["n"] += 1
         return False  # a later one never changes a fact
     candidate = {**state, "recs": list(rows)}
     if replaced is not None:
@@ -124,7 +126,7 @@ def merge(state: dict, rec: dict, arrived_ms: int = 0,
     if size(candidate) > STATE_BUDGET:
         return Refused("budget", f"ticket {state['tid']} state would exceed {STATE_BUDGET} "
                        f"bytes ({len(rows)} events kept)")
-    state.update(candidate, v=state["v"] + 1, n=state["n"] + (code not in NEVER_REFUSED))
+    state.update(candidate, v=state["v"] + 1, n=state["n"] + (code == CAPPED))
     if not state["hs"]:
         del state["hs"]
     return True

@@ -24,15 +24,17 @@ def event(kind: str, n: int, **fields) -> dict:
     return {"k": kind, "id": f"{ID}-{n}", "t": T + n, "ticket_id": "HOT", **fields}
 
 
-def test_ancillary_events_past_the_cap_are_refused_but_lifecycle_events_never():
+def test_escalations_past_the_cap_are_refused_but_lifecycle_events_never():
     state = ticket.new_state()
-    assert ticket.merge(state, opened()) is True
-    for n in range(ticket.ANCILLARY_CAP - 1):
+    for n in range(ticket.ANCILLARY_CAP):
         assert ticket.merge(state, event("escalated", n, from_engineer_id=f"E{ID}{n}",
                                          to_engineer_id=None)) is True
     refused = ticket.merge(state, event("escalated", 5000, from_engineer_id="E",
                                         to_engineer_id=None))
     assert refused.kind == "cap" and f"cap of {ticket.ANCILLARY_CAP}" in refused.reason
+    # Whatever the arrival order, the ticket still opens and gets its first response.
+    assert ticket.merge(state, opened()) is True
+    assert ticket.merge(state, event("first_response", 5500, engineer_id="E1")) is True
     for n, kind in enumerate(("resolved", "reopened", "survey"), start=6000):
         fields = {"resolved": {"engineer_id": "E"}, "reopened": {},
                   "survey": {"csat": 5, "nps": None}}[kind]
