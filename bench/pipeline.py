@@ -19,49 +19,20 @@ import statistics
 import tempfile
 import time
 import urllib.request
-import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer
-
-from schemas.events import EVENT_TOPICS
+from bench import freshness
+from bench.runtime import bare_read
 from servicescore.dev.broker import LocalKafka
 from servicescore.dev.simulate import simulate, write_jsonl, write_roster_csv
-from servicescore.kafka.client import client_options
 from tests.plugins.kafka import local_kafka
 from tests.plugins.pipeline import Pipeline
 
 
-async def baseline_read(settings, total: int) -> float:
-    """Seconds for a bare consumer to read ``total`` messages of the event topics."""
-    consumer = AIOKafkaConsumer(*(settings.topic(t) for t in EVENT_TOPICS),
-                                **client_options(settings), group_id=None,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    started, seen = time.monotonic(), 0
-    try:
-        while seen < total:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-            seen += sum(len(messages) for messages in batch.values())
-    finally:
-        await consumer.stop()
-    return time.monotonic() - started
-
-
 def one_ticket(engineer: str) -> list[tuple[str, dict]]:
-    now = int(datetime.now(UTC).timestamp() * 1000)
-    tid = f"BENCH-{uuid.uuid4().hex[:10]}"
-    base = {"ticket_id": tid}
-    return [
-        ("ticket-opened", {**base, "event_id": f"{tid}-o", "occurred_at": now - 60_000,
-                           "customer_id": "C-bench", "channel": "phone", "priority": "P2",
-                           "category": "bench"}),
-        ("ticket-first-response", {**base, "event_id": f"{tid}-f", "occurred_at": now - 30_000,
-                                   "engineer_id": engineer}),
-        ("ticket-resolved", {**base, "event_id": f"{tid}-r", "occurred_at": now,
-                             "engineer_id": engineer}),
-    ]
+    """Opened, first response and resolved, ending now (bench/freshness.py's ticket)."""
+    return freshness.ticket(engineer, int(datetime.now(UTC).timestamp() * 1000))
 
 
 def resolutions_of(api: str, engineer: str) -> int:
@@ -114,7 +85,7 @@ def run(bootstrap: str, folder: Path, args) -> None:
     p.cli("topics", "create")
     p.cli("roster", "import", str(folder / "roster.csv"))
     p.cli("replay", str(folder / "events.jsonl"))
-    base_s = asyncio.run(baseline_read(p.settings, total))
+    base_s = asyncio.run(bare_read(p.settings, total))
     started = time.monotonic()
     p.start("run")
     try:

@@ -13,11 +13,8 @@ from datetime import date
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 
-from schemas.events import EVENT_TOPICS
 from servicescore.dev.simulate import simulate, write_roster_csv
-from servicescore.kafka.client import client_options
 from tests.plugins.pipeline import Pipeline
 
 EVENTS_PER_ENGINEER_DAY = 23.5  # the simulator makes about 24 (30 days): a little over
@@ -80,23 +77,9 @@ def prepare(p: Pipeline, sim, folder: Path, records=None) -> float:
     return produce(p, records if records is not None else sim.records, folder)
 
 
-async def read_all(settings, total: int) -> float:
-    """Seconds for a bare consumer (no group) to read ``total`` messages of the event topics."""
-    consumer = AIOKafkaConsumer(*(settings.topic(t) for t in EVENT_TOPICS),
-                                **client_options(settings), group_id=None,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20)
-    await consumer.start()
-    began, seen = time.perf_counter(), 0
-    try:
-        while seen < total:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-            seen += sum(len(messages) for messages in batch.values())
-    finally:
-        await consumer.stop()
-    return time.perf_counter() - began
-
-
 def ceiling(p: Pipeline, total: int) -> dict:
     """Row 1: the bare consumer's rate on ``p``'s pre-produced events (best of 2)."""
-    seconds = min(asyncio.run(read_all(p.settings, total)) for _ in range(2))
+    from bench.runtime import bare_read  # the same consumer as the hop-cost row's first step
+
+    seconds = min(asyncio.run(bare_read(p.settings, total)) for _ in range(2))
     return {"events": total, "seconds": seconds, "rate": total / seconds}

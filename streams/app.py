@@ -74,10 +74,6 @@ class WorkerConfig:
         return f"{self.topic_prefix}{name}"
 
 
-def internal_error(exc: Exception) -> ticket.Refused:
-    return ticket.Refused("internal", f"internal error: {type(exc).__name__}: {exc}")
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -231,7 +227,7 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                         recent.put(ticket_id, step.after)
                     except Exception as exc:  # noqa: BLE001 - a bug must not stop the pipeline
                         log.exception("lifecycle failed on ticket %s", ticket_id)
-                        step = lifecycle.Step(refused=internal_error(exc))
+                        step = lifecycle.Step(refused=ticket.internal_error(exc))
                         # The step may have changed the state half-way: start again from the
                         # stored state with the records taken so far (deterministic, so they
                         # are taken again; their facts are already in ``out``).

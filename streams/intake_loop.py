@@ -47,7 +47,7 @@ from schemas.events import DLQ_TOPIC, EVENT_TOPICS, intake_group, ticket_events_
 from schemas.facts import FACTS_TOPIC
 from servicescore.core.faults import Faults
 from servicescore.core.metrics import Metrics
-from streams import retirement
+from streams import retirement, ticket
 from streams.intake import route
 
 log = logging.getLogger("servicescore.streams")
@@ -103,13 +103,13 @@ class Intake:
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the pipeline
                 log.exception("intake failed on %s[%d]@%d", topic, message.partition,
                               message.offset)
-                reason = f"internal error: {type(exc).__name__}: {exc}"
+                refused = ticket.internal_error(exc)
                 letter = dead_letter(topic, message.partition, message.offset, message.value,
-                                     reason, now)
+                                     refused.reason, now)
                 routed_key = f"{topic}:{message.partition}:{message.offset}"
                 out.append(Outgoing(self.dlq, routed_key.encode(), orjson.dumps(letter)))
                 outcomes[topic, "dead_letter"] += 1
-                self.metrics.dead_letters.labels(topic, "intake", "internal").inc()
+                self.metrics.dead_letters.labels(topic, "intake", refused.kind).inc()
                 continue
             self.faults.reach("intake:routed")
             if routed.target == "dlq":

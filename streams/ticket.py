@@ -69,6 +69,11 @@ class Refused:
     reason: str
 
 
+def internal_error(exc: Exception) -> Refused:
+    """A bug met on one message: that message's dead letter, not a stopped pipeline."""
+    return Refused("internal", f"internal error: {type(exc).__name__}: {exc}")
+
+
 def record(event: WireEvent) -> dict:
     """The record of a ticket event that travels to the lifecycle step (by ticket_id)."""
     kept = {"k": event.kind, "id": event.event_id, "t": event.occurred_at,
