@@ -95,14 +95,22 @@ class WireEvent(BaseModel):
         """events.md: null means absent for every optional field (many producers write absent
         fields as null), so an optional field's default applies; a null required field is still
         refused as missing."""
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or None not in data.values():
             return data
         optional = cls._optional_fields()
         return {k: v for k, v in data.items() if v is not None or k not in optional}
 
     @classmethod
     def _optional_fields(cls) -> frozenset[str]:
-        return frozenset(n for n, f in cls.model_fields.items() if not f.is_required())
+        # Once per model: this runs for every message the intake reads.
+        optional = _OPTIONAL.get(cls)
+        if optional is None:
+            optional = _OPTIONAL[cls] = frozenset(
+                n for n, f in cls.model_fields.items() if not f.is_required())
+        return optional
+
+
+_OPTIONAL: dict[type, frozenset[str]] = {}
 
 
 class TicketOpened(WireEvent):

@@ -15,6 +15,7 @@ which lands in the old partition and replaces the old row there (docs/decisions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 # column type -> (accepted Python types, the value a tombstone gets)
 _TYPES: dict[str, tuple[tuple[type, ...], object]] = {
@@ -33,7 +34,7 @@ class FactTable:
     types: dict[str, str]  # column -> type; a trailing "?" means Nullable
     moves: str | None = None  # the identity's time column, which a correction may change
 
-    @property
+    @cached_property  # read for every fact the worker emits
     def stable(self) -> tuple[str, ...]:
         """The identity less its time: what stays the same fact when its time is corrected."""
         return tuple(c for c in self.key if c != self.moves)

@@ -50,7 +50,7 @@ from servicescore.core.faults import Faults
 from servicescore.core.metrics import Metrics
 from streams import lifecycle, retirement, ticket
 from streams.facts import Derived
-from streams.intake_loop import FACTS_PER_MESSAGE, Intake
+from streams.intake_loop import Intake, facts_payloads
 
 log = logging.getLogger("servicescore.streams")
 
@@ -118,7 +118,8 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
     calendar = config.calendar
     faults = Faults.parse(config.crash_at)
     dlq = app.topic(config.topic(DLQ_TOPIC), key_serializer="raw", value_serializer="json")
-    facts = app.topic(config.topic(FACTS_TOPIC), key_serializer="raw", value_serializer="json")
+    # Raw: facts are encoded with orjson (Faust's json codec costs more).
+    facts = app.topic(config.topic(FACTS_TOPIC), key_serializer="raw", value_serializer="raw")
     # Raw: the agent decodes the bundles with orjson (Faust's json codec costs more).
     ticket_events = app.topic(ticket_events_topic(config.app_id), key_serializer="raw",
                               value_serializer="raw", partitions=config.partitions)
@@ -160,12 +161,8 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
 
     async def send_facts(items: list[dict], key: str) -> None:
         """Few messages for everything a step emitted (Faust's cost is per message)."""
-        for fact in items:
-            metrics.facts.labels(fact["kind"]).inc()
-        for start in range(0, len(items), FACTS_PER_MESSAGE):
-            # ts lets the sink measure the delay from emission to insert.
-            await send(facts, key, {"ts": now_ms(),
-                                    "facts": items[start:start + FACTS_PER_MESSAGE]})
+        for payload in facts_payloads(items, metrics):
+            await send(facts, key, payload)
 
     async def quarantine(topic: str, partition: int, offset: int, raw: bytes | None,
                          refused: ticket.Refused, step: str) -> None:
@@ -202,8 +199,13 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
                 due.forget(range(config.partitions))
             recs = value["recs"] if "recs" in value else [value]  # a record of before 0.6
             by_ticket: dict[str, list[dict]] = {}
+            sources: dict[int, list] = {}  # id(record) -> where it came from (its dead letter)
+            arrived: dict[int, int] = {}  # id(record) -> its source message's Kafka timestamp
             for rec in recs:
                 by_ticket.setdefault(rec["ticket_id"], []).append(rec)
+                sources[id(rec)] = rec.pop("src", None) or ["ticket-events", -1, -1]
+                if "at" in rec:
+                    arrived[id(rec)] = rec.pop("at")
             out: list[dict] = []
             refused: list[tuple[list, dict, ticket.Refused]] = []
             arrivals: list[float] = []  # Kafka timestamps (s) of the records taken
@@ -211,43 +213,31 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
             for ticket_id, ticket_recs in by_ticket.items():
                 key = ticket_id.encode()
                 stored = states.get(key)
-                state, taken = None, []
+                fresh = []
                 for rec in ticket_recs:
-                    source = rec.pop("src", None) or ["ticket-events", -1, -1]
-                    arrived = rec.pop("at", None)
                     if stored is None and retirement.too_late(rec["t"], clock, lateness):
-                        refused.append((source, rec, ticket.Refused("too_late", (
+                        refused.append((sources[id(rec)], rec, ticket.Refused("too_late", (
                             retirement.too_late_reason(ticket_id, rec["t"], clock,
                                                        lateness)))))
-                        continue
-                    try:
-                        if state is None:
-                            state = ticket.decode(stored, ticket_id)
-                        step = lifecycle.apply(state, rec, calendar, now, recent.get(ticket_id))
-                        recent.put(ticket_id, step.after)
-                    except Exception as exc:  # noqa: BLE001 - a bug must not stop the pipeline
-                        log.exception("lifecycle failed on ticket %s", ticket_id)
-                        step = lifecycle.Step(refused=ticket.internal_error(exc))
-                        # The step may have changed the state half-way: start again from the
-                        # stored state with the records taken so far (deterministic, so they
-                        # are taken again; their facts are already in ``out``).
-                        state = None
-                        try:
-                            state = ticket.decode(stored, ticket_id)
-                            for again in taken:
-                                lifecycle.apply(state, again, calendar, now)
-                        except Exception:  # noqa: BLE001 - the stored state itself is bad
-                            state, taken = None, []
-                    if step.refused:
-                        refused.append((source, rec, step.refused))
-                        continue
-                    taken.append(rec)
-                    if arrived is not None:
-                        arrivals.append(arrived / 1000)
-                    if ticket.held(state):
-                        metrics.held.inc()
-                    out.extend(step.facts)
-                if state is not None and taken:
+                    else:
+                        fresh.append(rec)
+                if not fresh:
+                    continue
+                try:
+                    state = ticket.decode(stored, ticket_id)
+                    steps = lifecycle.apply_many(state, fresh, calendar, now,
+                                                 recent.get(ticket_id))
+                    recent.put(ticket_id, steps.after)
+                except Exception:  # noqa: BLE001 - a bug must not stop the pipeline
+                    log.exception("lifecycle failed on ticket %s", ticket_id)
+                    recent.drop(ticket_id)
+                    state, steps = one_by_one(stored, ticket_id, fresh, now)
+                refused += [(sources[id(rec)], rec, why) for rec, why in steps.refused]
+                arrivals += [arrived[id(rec)] / 1000 for rec in steps.taken if id(rec) in arrived]
+                if steps.held:
+                    metrics.held.inc(steps.held)
+                out.extend(steps.facts)
+                if state is not None and steps.taken:
                     encoded = ticket.encode(state)
                     metrics.ticket_state_bytes.observe(len(encoded))
                     states[key] = encoded
@@ -265,6 +255,37 @@ def create_app(config: WorkerConfig, metrics: Metrics, store: str = "rocksdb://"
             for source, rec, refusal in refused:
                 await quarantine(source[0], source[1], source[2],
                                  ticket.encode(ticket.wire_event(rec)), refusal, "lifecycle")
+
+    def one_by_one(stored: bytes | None, ticket_id: str, recs: list[dict],
+                   now: int) -> tuple[dict | None, lifecycle.Steps]:
+        """After a failed ``apply_many``: each record on its own from the stored state, so that
+        only a record that fails itself is refused (its dead letter names the error)."""
+        try:
+            state = ticket.decode(stored, ticket_id)
+        except Exception as exc:  # noqa: BLE001 - the stored state itself is bad
+            why = ticket.internal_error(exc)
+            return None, lifecycle.Steps([], [], [(rec, why) for rec in recs], 0)
+        facts, taken, refused, held = [], [], [], 0
+        for rec in recs:
+            try:
+                step = lifecycle.apply_many(state, [rec], calendar, now)
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the pipeline
+                log.exception("lifecycle failed on ticket %s", ticket_id)
+                refused.append((rec, ticket.internal_error(exc)))
+                # The step may have changed the state half-way: start again from the stored
+                # state with the records taken so far (deterministic; their facts are kept).
+                try:
+                    state = ticket.decode(stored, ticket_id)
+                    for again in taken:
+                        lifecycle.apply(state, again, calendar, now)
+                except Exception:  # noqa: BLE001 - the stored state itself is bad
+                    return None, lifecycle.Steps(facts, [], refused, 0)
+                continue
+            facts += step.facts
+            taken += step.taken
+            refused += step.refused
+            held += step.held
+        return state, lifecycle.Steps(facts, taken, refused, held)
 
     async def retire(partition: int) -> None:
         """Retire the due ticket states of ``partition`` (streams/retirement.py), inside the

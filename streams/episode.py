@@ -31,6 +31,9 @@ class Lifecycle:
     resolved_times: list[int] = field(default_factory=list)  # of each resolution, in order
     resolvers: list[str] = field(default_factory=list)  # the engineer of each resolution
     target: str | None = None  # the last escalation's to_engineer_id (the backlog owner)
+    # The ticket row's first-response and onsite columns (streams/facts.py), computed once:
+    # only a full walk changes the opened, the first response or the onsite arrival.
+    timing: dict | None = None
 
     @property
     def is_open(self) -> bool:

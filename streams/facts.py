@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import orjson
-
 from schemas.calendar import WorkCalendar
 from schemas.facts import FACT_TABLES
 from streams import ticket
@@ -32,11 +30,11 @@ class Derived:
 
     version: int
     life: Lifecycle | None
-    facts: dict[str, dict]
+    facts: dict[tuple, dict]  # by fact_key
     event_ids: set[str]
 
 
-def ticket_facts(state: dict, calendar: WorkCalendar) -> dict[str, dict]:
+def ticket_facts(state: dict, calendar: WorkCalendar) -> dict[tuple, dict]:
     """Every fact of a ticket, by fact key; while its opened event is held back, one ``held``
     fact per waiting event (the operator's view of what waits, and since when)."""
     return derive(state, calendar).facts
@@ -84,12 +82,12 @@ def appended(life: Lifecycle, rec: dict, calendar: WorkCalendar) -> list[dict]:
     return changed
 
 
-def fact_key(fact: dict) -> str:
+def fact_key(fact: dict) -> tuple:
     """Kind and stable identity (the table's ORDER BY columns less the time a correction may
-    move, schemas/facts.py) as one string: the same fact before and after its time moved."""
+    move, schemas/facts.py): the same fact before and after its time moved. Only a key of the
+    worker's own dicts, never sent."""
     kind = fact["kind"]
-    spec = FACT_TABLES[kind]
-    return orjson.dumps([kind, *(fact[c] for c in spec.stable)]).decode()
+    return kind, *[fact[c] for c in FACT_TABLES[kind].stable]
 
 
 def tombstone(fact: dict) -> dict:
@@ -104,7 +102,7 @@ def placed(fact: dict) -> tuple:
     return fact["kind"], FACT_TABLES[fact["kind"]].identity(fact)
 
 
-def changes(before: dict[str, dict], after: dict[str, dict], version: int) -> list[dict]:
+def changes(before: dict[tuple, dict], after: dict[tuple, dict], version: int) -> list[dict]:
     """The facts to send so that the sink, holding ``before``, comes to hold ``after``: the new
     and changed ones, and a tombstone for each one that is gone or whose time moved (its old
     identity, with the old time)."""
@@ -138,18 +136,29 @@ def _ticket_row(life: Lifecycle, calendar: WorkCalendar) -> dict:
         "status": "open" if life.is_open else "resolved", "episodes": len(life.episodes),
         "episode_start": life.episodes[-1].start_ms, "owner_id": owner(life),
         "escalations": len(life.escalations), "surveys": len(life.surveys),
+    }
+    if life.timing is None:
+        life.timing = _timing(life, calendar)
+    row.update(life.timing)
+    return row
+
+
+def _timing(life: Lifecycle, calendar: WorkCalendar) -> dict:
+    """The ticket row's first-response and onsite columns (working time is the dear part)."""
+    o = life.opened
+    timing = {
         "first_response_at": None, "first_responder_id": None, "frt_s": None, "frt_bh_s": None,
         "onsite_at": None, "onsite_engineer_id": None, "onsite_s": None, "onsite_bh_s": None,
     }
     if life.first_response is not None:
         fr = life.first_response
-        row["first_response_at"], row["first_responder_id"] = fr["t"], fr["engineer_id"]
-        row["frt_s"], row["frt_bh_s"] = _ms_duration(o["t"], fr["t"], calendar)
+        timing["first_response_at"], timing["first_responder_id"] = fr["t"], fr["engineer_id"]
+        timing["frt_s"], timing["frt_bh_s"] = _ms_duration(o["t"], fr["t"], calendar)
     if life.onsite is not None:
         arrival = life.onsite
-        row["onsite_at"], row["onsite_engineer_id"] = arrival["t"], arrival["engineer_id"]
-        row["onsite_s"], row["onsite_bh_s"] = _ms_duration(o["t"], arrival["t"], calendar)
-    return row
+        timing["onsite_at"], timing["onsite_engineer_id"] = arrival["t"], arrival["engineer_id"]
+        timing["onsite_s"], timing["onsite_bh_s"] = _ms_duration(o["t"], arrival["t"], calendar)
+    return timing
 
 
 def _resolution(life: Lifecycle, episode, calendar: WorkCalendar) -> dict:

@@ -158,13 +158,8 @@ class Intake:
         return self.clock
 
     def facts_messages(self, items: list[dict], key: str) -> list[Outgoing]:
-        for kind, n in Counter(fact["kind"] for fact in items).items():
-            self.metrics.facts.labels(kind).inc(n)
-        # ts lets the sink measure the delay from emission to insert.
-        return [Outgoing(self.facts, key.encode(), orjson.dumps(
-                    {"ts": int(time.time() * 1000),
-                     "facts": items[start:start + FACTS_PER_MESSAGE]}))
-                for start in range(0, len(items), FACTS_PER_MESSAGE)]
+        return [Outgoing(self.facts, key.encode(), value)
+                for value in facts_payloads(items, self.metrics)]
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -246,6 +241,17 @@ class _StartWhereFaustLeftOff(ConsumerRebalanceListener):
         for tp in assigned:
             if tp in self.earlier and await self.consumer.committed(tp) is None:
                 self.consumer.seek(tp, self.earlier[tp])
+
+
+def facts_payloads(items: list[dict], metrics: Metrics) -> list[bytes]:
+    """Facts messages for ``items`` (consumers/message.py reads them), counted by kind: a few
+    messages for everything a batch emitted, since the cost of a send is per message."""
+    for kind, n in Counter(fact["kind"] for fact in items).items():
+        metrics.facts.labels(kind).inc(n)
+    # ts lets the sink measure the delay from emission to insert.
+    now = int(time.time() * 1000)
+    return [orjson.dumps({"ts": now, "facts": items[start:start + FACTS_PER_MESSAGE]})
+            for start in range(0, len(items), FACTS_PER_MESSAGE)]
 
 
 def _header(message, name: str) -> bytes | None:

@@ -265,6 +265,68 @@ def test_lost_sends_are_made_good_by_the_redelivery(events, data):
     assert sink_view(sent) == by_identity(ticket_facts(state, CALENDAR))
 
 
+def batches(data, order: list[dict]) -> list[list[dict]]:
+    """``order`` cut into consecutive batches of any sizes (as bundles cut a ticket's records)."""
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(order) - 1)), max_size=4)))
+    edges = [0, *(c for c in cuts if c < len(order)), len(order)]
+    return [order[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
+
+
+@PROPERTY
+@given(events=ticket_events(), data=st.data())
+def test_a_batch_of_a_tickets_records_ends_where_one_by_one_does(events, data):
+    """apply_many (the worker's step per ticket and bundle): the same state as the records one
+    by one, every record taken, what it derived is the full walk, and the sink view of what it
+    sent is the final state's facts, at most one fact per identity per batch."""
+    order = arrival(data, events)
+    alone, _ = run(copy.deepcopy(order))
+    state, derived, sent = ticket.new_state(), None, []
+    for batch in batches(data, order):
+        steps = lifecycle.apply_many(state, batch, CALENDAR, before=derived)
+        assert steps.refused == [] and steps.taken == batch
+        assert steps.after.facts == ticket_facts(state, CALENDAR)
+        placed = [(f["kind"], FACT_TABLES[f["kind"]].identity(f)) for f in steps.facts]
+        assert len(placed) == len(set(placed))
+        derived, sent = steps.after, sent + steps.facts
+
+    # The same events; fewer versions, and only tombstones of identities the batches did send
+    # (a held row folded away within one batch was never sent).
+    assert {k: v for k, v in state.items() if k not in ("v", "gone")} == {
+        k: v for k, v in alone.items() if k not in ("v", "gone")}
+    assert all(g in alone.get("gone", []) for g in state.get("gone", []))
+    assert sink_view(sent) == by_identity(ticket_facts(state, CALENDAR))
+
+
+@PROPERTY
+@given(events=ticket_events(), data=st.data())
+def test_a_batch_whose_sends_were_lost_is_made_good_by_its_redelivery(events, data):
+    order = arrival(data, events)
+    state, derived, sent = ticket.new_state(), None, []
+    cut = batches(data, order)
+    lost = data.draw(st.sets(st.integers(0, max(0, len(cut) - 1))))
+    for n, batch in enumerate(cut):
+        steps = lifecycle.apply_many(state, batch, CALENDAR, before=derived)
+        derived = steps.after
+        if n not in lost:
+            sent += steps.facts
+    for n in sorted(lost):  # the batch comes again: its offset was not committed
+        if n < len(cut):
+            sent += lifecycle.apply_many(state, copy.deepcopy(cut[n]), CALENDAR).facts
+
+    assert sink_view(sent) == by_identity(ticket_facts(state, CALENDAR))
+
+
+def test_a_batch_counts_the_records_that_wait_for_the_opened():
+    state = ticket.new_state()
+    steps = lifecycle.apply_many(state, [resolved("e2", BASE + DAY, "E1"),
+                                         response("e1", BASE + 60_000, "E1")], CALENDAR)
+    assert steps.held == 2 and {f["kind"] for f in steps.facts} == {"held"}
+    steps = lifecycle.apply_many(state, [reopened("e3", BASE + 2 * DAY), opened("e0", BASE),
+                                         resolved("e4", BASE + 3 * DAY, "E2")], CALENDAR)
+    assert steps.held == 1  # the reopen came before the opened; the resolve after it
+    assert {f["kind"] for f in steps.facts if not f["del"]} == {"ticket", "resolution"}
+
+
 def test_a_late_earlier_resolve_moves_the_resolution_and_tombstones_its_old_time():
     late = BASE + 40 * DAY  # another month than BASE's
     state, steps = run([opened("e1", BASE), resolved("e3", late, "E2"),
