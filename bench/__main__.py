@@ -7,7 +7,7 @@ ClickHouse engine; prints a table and writes it as JSON (bench/results/latest.js
     .venv/bin/python -m bench --quick --only freshness --size fresh_s=45 --out /tmp/f.json
     .venv/bin/python -m bench --show bench/results/latest.json
 
-Rows: ceiling, peer, e2e, freshness, query, close, memory, workers2, runtime (README.md).
+Rows: ceiling, peer, e2e, freshness, split, query, close, memory, workers2, runtime (README.md).
 The JSON is rewritten after every row, so a cut-off run keeps what it measured.
 """
 
@@ -27,8 +27,9 @@ from pathlib import Path
 
 from bench import report
 
-ROWS = ("ceiling", "peer", "e2e", "freshness", "query", "close", "memory", "workers2", "runtime")
-KAFKA_ROWS = {"ceiling", "peer", "e2e", "freshness", "memory", "workers2", "runtime"}
+ROWS = ("ceiling", "peer", "e2e", "freshness", "split", "query", "close", "memory", "workers2",
+        "runtime")
+KAFKA_ROWS = {"ceiling", "peer", "e2e", "freshness", "split", "memory", "workers2", "runtime"}
 MAIN_TRAFFIC = {"ceiling", "peer", "e2e", "freshness", "runtime"}
 REPO = Path(__file__).resolve().parents[1]
 LATEST = REPO / "bench" / "results" / "latest.json"
@@ -128,7 +129,8 @@ def measure_all(run: Run, wanted: set[str], sizes: dict, folder: Path) -> None:
         broker = local_kafka(folder / "kafka")
         bootstrap = broker.start(timeout=120)
         try:
-            kafka_rows(run, wanted, sizes, folder, bootstrap)
+            kafka_rows(run, wanted, sizes, folder, bootstrap,
+                       int(broker.pid_file.read_text().split()[0]))
         finally:
             broker.stop()
     if "query" in wanted:
@@ -148,11 +150,12 @@ def pipeline(bootstrap: str, folder: Path, name: str):
     return Pipeline(bootstrap, folder / name)
 
 
-def kafka_rows(run: Run, wanted: set[str], sizes: dict, folder: Path, bootstrap: str) -> None:
+def kafka_rows(run: Run, wanted: set[str], sizes: dict, folder: Path, bootstrap: str,
+               broker_pid: int) -> None:
     from bench import e2e, freshness, peer, traffic
 
     sim = None
-    if wanted & (MAIN_TRAFFIC | {"workers2"}):
+    if wanted & (MAIN_TRAFFIC | {"split", "workers2"}):
         sim, engineers = traffic.simulated(sizes["events"], sizes["days"])
         sizes.update(engineers=engineers, events=len(sim.records))
         print(f"traffic: {len(sim.records):,} events, {sizes['days']} days, {engineers} "
@@ -169,7 +172,7 @@ def kafka_rows(run: Run, wanted: set[str], sizes: dict, folder: Path, bootstrap:
                                                  folder / "clickhouse"))
         try:
             if "e2e" in wanted:
-                run.row("e2e", lambda: e2e.end_to_end(p, total))
+                run.row("e2e", lambda: e2e.end_to_end(p, total, broker_pid))
             elif "freshness" in wanted:
                 e2e.end_to_end(p, total)  # up and caught up first
             if "freshness" in wanted and "run" in p.processes:
@@ -177,6 +180,10 @@ def kafka_rows(run: Run, wanted: set[str], sizes: dict, folder: Path, bootstrap:
                                                                sizes["fresh_s"]))
         finally:
             p.stop_all()
+    if "split" in wanted:
+        p4 = pipeline(bootstrap, folder, "split")
+        traffic.prepare(p4, sim, folder)
+        run.row("split", lambda: e2e.split(p4, len(sim.records), broker_pid))
     if "workers2" in wanted:
         records = sim.records[:sizes["workers2_events"]]
         p2 = pipeline(bootstrap, folder, "workers2")

@@ -9,6 +9,7 @@ ticket-events topic) and the sink (the sink group on facts, dead letters and ros
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -121,11 +122,35 @@ def run_until_idle(p: Pipeline, total: int, starts: list[tuple[str, str, dict]],
     return asyncio.run(watch(p, total, began, wanted)), began
 
 
-def end_to_end(p: Pipeline, total: int) -> dict:
+def end_to_end(p: Pipeline, total: int, broker_pid: int | None = None,
+               starts: tuple = (("run", "run", {}),)) -> dict:
     """Row 3: `servicescore run` from start until every group has committed everything. The
-    process is left running (the freshness row uses it)."""
-    progress, _ = run_until_idle(p, total, [("run", "run", {})])
-    return summary(progress, total)
+    process is left running (the freshness row uses it). Also the CPU time each process and the
+    broker spent meanwhile, per event: unlike the rates, it hardly depends on what else the
+    machine is doing, and with the cores it bounds the rate any schedule could reach."""
+    broker_before = cpu_seconds(broker_pid) if broker_pid else None
+    progress, _ = run_until_idle(p, total, list(starts))
+    out = summary(progress, total)
+    cpu = {name: cpu_seconds(p.processes[name].pid) for name, _, _ in starts}
+    if broker_before is not None:
+        cpu["broker"] = cpu_seconds(broker_pid) - broker_before
+    out["cpu_us_per_event"] = {name: 1e6 * secs / total for name, secs in cpu.items()}
+    # Every process busy on all cores all the time: the most this machine could do.
+    out["rate_cpu_bound"] = os.cpu_count() * total / sum(cpu.values())
+    # A Python process computes on one core at a time (the GIL): the busiest one's bound.
+    out["rate_busiest_bound"] = 1e6 / max(us for name, us in out["cpu_us_per_event"].items()
+                                          if name != "broker")
+    return out
+
+
+def split(p: Pipeline, total: int, broker_pid: int | None = None) -> dict:
+    """Row 3b: the same as row 3 with the worker and the sink (with the API) as two processes,
+    `servicescore worker` and `servicescore sink`, as a deployment that scales out runs them."""
+    try:
+        worker = ("worker", "worker", {"SERVICESCORE_METRICS": ""})  # no port of its own
+        return end_to_end(p, total, broker_pid, (worker, ("sink", "sink", {})))
+    finally:
+        p.stop_all()
 
 
 def two_workers(p: Pipeline, total: int) -> dict:
@@ -160,6 +185,13 @@ def memory(p: Pipeline, total: int) -> dict:
     return {"open_tickets": total, "vm_hwm_mb": status["VmHWM"] / 1024,
             "vm_rss_mb": status["VmRSS"] / 1024, "worker_s": out["wall_s"],
             "rate_wall": out["rate_wall"]}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far, all its threads (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def status_of(pid: int) -> dict[str, int]:

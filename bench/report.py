@@ -34,15 +34,24 @@ def lines(results: dict) -> list[tuple[str, str, str, str, str, str]]:
     if p := rows.get("peer"):
         rate("2 peer", "CH Kafka engine + MV", p["rate"],
              f"{p['rows']:,} rows in {p['seconds']:.1f} s; lost {p['lost']:,}")
-    if e := rows.get("e2e"):
+    for key, row, name in (("e2e", "3 e2e", "servicescore run"),
+                           ("split", "3b e2e split", "worker + sink")):
+        if not (e := rows.get(key)):
+            continue
         done = e["done_s"]
-        rate("3 e2e", "servicescore run, steady", e["rate_steady"],
+        rate(row, f"{name}, steady", e["rate_steady"],
              f"{e['events']:,} events; first commit at {e['first_commit_s']:.1f} s")
-        rate("3 e2e", "servicescore run, wall", e["rate_wall"],
-             f"{e['wall_s']:.1f} s, start-up included")
-        rate("3 e2e", "intake 10%..90%", e["rate_intake_10_90"], "worker source groups")
-        plain("3 e2e", "hops done at", f"{done['intake']:.0f} / {done['lifecycle']:.0f} / "
+        rate(row, f"{name}, wall", e["rate_wall"], f"{e['wall_s']:.1f} s, start-up included")
+        rate(row, "intake 10%..90%", e["rate_intake_10_90"], "worker source groups")
+        plain(row, "hops done at", f"{done['intake']:.0f} / {done['lifecycle']:.0f} / "
               f"{done['sink']:.0f} s", "intake / lifecycle / sink, since start")
+        if cpu := e.get("cpu_us_per_event"):
+            plain(row, "CPU per event", " + ".join(f"{us:.0f}" for us in cpu.values())
+                  + " µs", " + ".join(cpu))
+            rate(row, "bound: all cores busy", e["rate_cpu_bound"],
+                 "cores / CPU per event: no schedule of these processes does better")
+            rate(row, "bound: busiest process", e["rate_busiest_bound"],
+                 "1 / its CPU per event: Python computes on one core per process")
     if f := rows.get("freshness"):
         plain("4 freshness", f"p50 / p95 / p99 at {f['rate_target']:,} ev/s",
               f"{_s(f['p50_s'])} / {_s(f['p95_s'])} / {_s(f['p99_s'])}",

@@ -44,10 +44,15 @@ class FactTable:
         return [*self.types, "version", "deleted"]
 
     def identity(self, fact: dict) -> tuple:
-        return tuple(fact[c] for c in self.key)
+        return tuple([fact[c] for c in self.key])
 
     def row(self, fact: dict) -> list:
-        return [fact.get(c, _neutral(t)) for c, t in self.types.items()] + [fact["v"], fact["del"]]
+        get = fact.get
+        return [get(c, neutral) for c, neutral in self._neutrals] + [fact["v"], fact["del"]]
+
+    @cached_property  # the sink builds a row per fact
+    def _neutrals(self) -> tuple[tuple[str, object], ...]:
+        return tuple((c, _neutral(t)) for c, t in self.types.items())
 
     def problem(self, fact: dict) -> str | None:
         """Why ``fact`` cannot be a row of this table, or None when it can."""

@@ -53,6 +53,7 @@ TOPICS = {"opened": "ticket-opened", "first_response": "ticket-first-response",
           "escalated": "ticket-escalated", "onsite_arrived": "ticket-onsite-arrived",
           "resolved": "ticket-resolved", "reopened": "ticket-reopened",
           "survey": "survey-submitted"}
+_CODE_FIELDS = tuple(_FIELDS[kind] for kind in KINDS)
 FIRST_ONLY = frozenset({KIND_ORDER["opened"], KIND_ORDER["first_response"],
                         KIND_ORDER["onsite_arrived"]})
 CAPPED = KIND_ORDER["escalated"]  # ``n`` counts these
@@ -157,9 +158,9 @@ def ordered(state: dict) -> list[dict]:
     tid = state["tid"]
     out = []
     for code, t, event_id, *values in state["recs"]:
-        kind = KINDS[code]
-        out.append({"k": kind, "id": event_id, "t": t, "ticket_id": tid,
-                    **dict(zip(_FIELDS[kind], values, strict=True))})
+        rec = {"k": KINDS[code], "id": event_id, "t": t, "ticket_id": tid}
+        rec.update(zip(_CODE_FIELDS[code], values, strict=True))
+        out.append(rec)
     return out
 
 
