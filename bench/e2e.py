@@ -32,6 +32,7 @@ class Sample:
     t: float  # seconds since the processes started
     done: dict[str, int]  # hop -> offsets committed
     end: dict[str, int]  # hop -> end offsets
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds so far
 
 
 @dataclass
@@ -71,7 +72,8 @@ def hops(p: Pipeline) -> dict[str, tuple[str, list[str]]]:
 
 
 async def watch(p: Pipeline, total: int, began: float, wanted=("intake", "lifecycle", "sink"),
-                timeout: float = 3600, interval: float = 1.0) -> Progress:
+                timeout: float = 3600, interval: float = 1.0,
+                pids: dict[str, int] | None = None) -> Progress:
     """Sample the hops until each has committed everything (the intake all ``total`` events)
     for SETTLE samples in a row; the processes must stay alive."""
     groups = {h: g for h, g in hops(p).items() if h in wanted}
@@ -88,7 +90,8 @@ async def watch(p: Pipeline, total: int, began: float, wanted=("intake", "lifecy
                 parts = await partition_progress(*clients, group, topics)
                 done[hop] = sum(d for d, _ in parts.values())
                 end[hop] = sum(e for _, e in parts.values())
-            progress.samples.append(Sample(time.monotonic() - began, done, end))
+            cpu = {name: cpu_seconds(pid) for name, pid in (pids or {}).items()}
+            progress.samples.append(Sample(time.monotonic() - began, done, end, cpu))
             caught_up = all(done[h] >= end[h] for h in groups) and done["intake"] >= total
             quiet = quiet + 1 if caught_up else 0
             await asyncio.sleep(interval)
@@ -114,12 +117,15 @@ def summary(progress: Progress, total: int, hop_names=("intake", "lifecycle", "s
 
 
 def run_until_idle(p: Pipeline, total: int, starts: list[tuple[str, str, dict]],
-                   wanted=("intake", "lifecycle", "sink")) -> tuple[Progress, float]:
-    """Start (name, command, env) processes and watch until all is committed."""
+                   wanted=("intake", "lifecycle", "sink"),
+                   pids: dict[str, int] | None = None) -> tuple[Progress, float]:
+    """Start (name, command, env) processes and watch until all is committed; the CPU time of
+    those processes and of ``pids`` (name -> pid) is sampled with the offsets."""
     began = time.monotonic()
     for name, command, env in starts:
         p.start(command, env, name=name)
-    return asyncio.run(watch(p, total, began, wanted)), began
+    pids = {**{name: p.processes[name].pid for name, _, _ in starts}, **(pids or {})}
+    return asyncio.run(watch(p, total, began, wanted, pids=pids)), began
 
 
 def end_to_end(p: Pipeline, total: int, broker_pid: int | None = None,
@@ -128,18 +134,21 @@ def end_to_end(p: Pipeline, total: int, broker_pid: int | None = None,
     process is left running (the freshness row uses it). Also the CPU time each process and the
     broker spent meanwhile, per event: unlike the rates, it hardly depends on what else the
     machine is doing, and with the cores it bounds the rate any schedule could reach."""
-    broker_before = cpu_seconds(broker_pid) if broker_pid else None
-    progress, _ = run_until_idle(p, total, list(starts))
+    progress, _ = run_until_idle(p, total, list(starts),
+                                 pids={"broker": broker_pid} if broker_pid else None)
     out = summary(progress, total)
-    cpu = {name: cpu_seconds(p.processes[name].pid) for name, _, _ in starts}
-    if broker_before is not None:
-        cpu["broker"] = cpu_seconds(broker_pid) - broker_before
-    out["cpu_us_per_event"] = {name: 1e6 * secs / total for name, secs in cpu.items()}
+    # From the first commit until done (start-up excluded, as the steady rate): the CPU spent
+    # over the events the intake committed meanwhile.
+    first = next(s for s in progress.samples if any(s.done.values()))
+    last = next(s for s in progress.samples if s.t >= out["wall_s"])
+    events = total - first.done["intake"]
+    out["cpu_us_per_event"] = {name: 1e6 * (last.cpu[name] - first.cpu[name]) / events
+                               for name in last.cpu}
+    cpu = out["cpu_us_per_event"]
     # Every process busy on all cores all the time: the most this machine could do.
-    out["rate_cpu_bound"] = os.cpu_count() * total / sum(cpu.values())
+    out["rate_cpu_bound"] = os.cpu_count() * 1e6 / sum(cpu.values())
     # A Python process computes on one core at a time (the GIL): the busiest one's bound.
-    out["rate_busiest_bound"] = 1e6 / max(us for name, us in out["cpu_us_per_event"].items()
-                                          if name != "broker")
+    out["rate_busiest_bound"] = 1e6 / max(us for name, us in cpu.items() if name != "broker")
     return out
 
 
