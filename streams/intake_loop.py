@@ -51,12 +51,9 @@ from streams import retirement, ticket
 from streams.intake import route
 
 log = logging.getLogger("servicescore.streams")
-# An intake batch: the more of a ticket's events one bundle holds, the fewer times the
-# lifecycle derives and writes its state (one write per ticket and bundle).
-BATCH_EVENTS = 6000
-# Records per bundle message: under Kafka's 1 MiB message limit (a ticket record is under 400
-# bytes).
-BUNDLE_RECORDS = 2000
+# An intake batch. A bundle of all of it stays below Kafka's 1 MiB message limit (a ticket
+# record is under 400 bytes), whatever the number of partitions.
+BATCH_EVENTS = 2000
 FACTS_PER_MESSAGE = 500  # a fact is under 2 KiB: a facts message stays far below 1 MiB
 
 
@@ -142,20 +139,12 @@ class Intake:
             self.metrics.events.labels(topic, outcome).inc(n)
         return out, bundles
 
-    def bundle_messages(self, bundles: dict[int, list[dict]], before: int) -> list[Outgoing]:
-        """One message per ticket-events partition (more past BUNDLE_RECORDS records), with
-        this intake's watermark. The lifecycle judges a bundle's records by the clock before
-        it and moves the clock after it, so all but the last part of a bundle carry ``before``,
-        the watermark before this batch: every record of the batch meets the same clock."""
-        out = []
-        for partition, recs in bundles.items():
-            for start in range(0, len(recs), BUNDLE_RECORDS):
-                clock = self.clock if start + BUNDLE_RECORDS >= len(recs) else before
-                out.append(Outgoing(self.ticket_events, recs[start]["ticket_id"].encode(),
-                                    orjson.dumps({"recs": recs[start:start + BUNDLE_RECORDS],
-                                                  "clock": clock, "from": self.name}),
-                                    partition))
-        return out
+    def bundle_messages(self, bundles: dict[int, list[dict]]) -> list[Outgoing]:
+        """One message per ticket-events partition, with this intake's watermark."""
+        return [Outgoing(self.ticket_events, recs[0]["ticket_id"].encode(),
+                         orjson.dumps({"recs": recs, "clock": self.clock, "from": self.name}),
+                         partition)
+                for partition, recs in bundles.items()]
 
     async def advance_clock(self, consumer: AIOKafkaConsumer) -> int:
         """The watermark over the source partitions owned, after a batch: a partition has
@@ -203,9 +192,8 @@ class Intake:
 
     async def _batch(self, consumer, producer, polled) -> None:
         outgoing, bundles = self.route_batch([m for ms in polled.values() for m in ms])
-        before = self.clock
         await self.advance_clock(consumer)
-        outgoing += self.bundle_messages(bundles, before)
+        outgoing += self.bundle_messages(bundles)
         try:
             sent = [await producer.send(o.topic, o.value, key=o.key, partition=o.partition)
                     for o in outgoing]

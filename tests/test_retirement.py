@@ -101,26 +101,6 @@ def test_a_retired_held_event_keeps_one_dead_letter_identity():
     assert retirement.letter_offset("E-1") >= 0
 
 
-def test_a_bundle_split_in_parts_judges_all_its_records_by_the_clock_before_the_batch():
-    """A partition's bundle of more than BUNDLE_RECORDS records goes in parts; the lifecycle
-    moves its clock after each message, so only the last part carries the new watermark."""
-    from servicescore.core.faults import Faults
-    from servicescore.core.metrics import Metrics
-    from streams.intake_loop import BUNDLE_RECORDS, Intake
-
-    intake = Intake("app", {}, "", PARTITIONS, "UTC", Metrics(), Faults(), lambda key, n: 0,
-                    fail_stop=None)
-    intake.clock = NOW
-    recs = [{"k": "reopened", "id": f"e{n}", "t": NOW, "ticket_id": f"T{n}"}
-            for n in range(2 * BUNDLE_RECORDS + 1)]
-    parts = [json.loads(m.value) for m in intake.bundle_messages({0: recs, 1: recs[:3]},
-                                                                 NOW - DAY)]
-
-    assert [(len(p["recs"]), p["clock"]) for p in parts] == [
-        (BUNDLE_RECORDS, NOW - DAY), (BUNDLE_RECORDS, NOW - DAY), (1, NOW), (3, NOW)]
-    assert [r for p in parts[:3] for r in p["recs"]] == recs
-
-
 @pytest.mark.parametrize(("text", "ms"), [("60d", 60 * DAY), ("36h", 36 * 3_600_000),
                                           ("90m", 90 * 60_000), ("30s", 30_000), ("2", 2 * DAY),
                                           ("1.5d", 36 * 3_600_000)])
