@@ -50,11 +50,19 @@ PURE = re.compile(r"\((streams/(intake|lifecycle|episode|resolution|facts|ticket
                   r"\.py|schemas/[a-z_]+\.py):")
 OTHER = "stdlib and other libraries"
 AGENTS = {"lifecycle agent (Faust)": "lifecycle_agent (", "intake (aiokafka loop)": "Intake.run ("}
+# The runtime's costs that scale with the messages rather than with the business logic.
+RUNTIME = {
+    "ticket-state table reads and writes (Faust; a changelog record per write)":
+        re.compile(r"ManagedUserDict\."),
+    "producers sending (Faust's buffer, aiokafka's sender)":
+        re.compile(r"ProducerBuffer\.|Sender\."),
+    "the asyncio loop itself (innermost)": re.compile(r"\((asyncio/|selectors\.py)[^;]*$"),
+}
 
 
 def summarise(collapsed: str) -> dict:
     """Shares of the samples by innermost place and by agent, from py-spy's raw output."""
-    places, agents, total, pure = Counter(), Counter(), 0, 0
+    places, agents, runtime, total, pure = Counter(), Counter(), Counter(), 0, 0
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -68,10 +76,14 @@ def summarise(collapsed: str) -> dict:
             if marker in stack:
                 agents[agent] += n
         pure += n if PURE.search(stack) else 0
+        for name, pattern in RUNTIME.items():
+            if pattern.search(stack):
+                runtime[name] += n
     share = (lambda n: round(n / total, 3)) if total else (lambda n: 0.0)
     return {"samples": total, "our business logic (inclusive)": share(pure),
             "by innermost frame": {k: share(v) for k, v in places.most_common()},
-            "by agent (inclusive)": {k: share(v) for k, v in agents.most_common()}}
+            "by agent (inclusive)": {k: share(v) for k, v in agents.most_common()},
+            "runtime (inclusive)": {k: share(v) for k, v in runtime.most_common()}}
 
 
 def main() -> None:
