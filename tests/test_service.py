@@ -1,11 +1,12 @@
-"""`servicescore run` (agents + sink + HTTP API in one process) holds the embedded data folder;
-`kpis`, `tickets`, `live` and `dlq` still answer, through its HTTP API."""
+"""`servicescore run` (sink + HTTP API, the agents in a child process) holds the embedded data
+folder; `kpis`, `tickets`, `live` and `dlq` still answer, through its HTTP API."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import time
 import urllib.request
 import uuid
 from datetime import date
@@ -18,6 +19,7 @@ from schemas.events import intake_group
 from schemas.period import parse_instant
 from servicescore.app.service import ApiService, bind_api, watch_lag
 from servicescore.core import logs
+from servicescore.core.faults import EXIT_CODE
 from servicescore.core.metrics import Metrics
 from servicescore.core.settings import load_settings
 from servicescore.dev.broker import free_port
@@ -174,3 +176,53 @@ def test_the_service_logs_a_repeated_sink_line_once(own_topics, storage, caplog)
     asyncio.run(go())
     assert [r.name for r in caplog.records if r.name == "servicescore.sink"] == [
         "servicescore.sink"]
+
+
+# ------------------------------------------------------------------ run's worker process
+
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def until(condition, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def test_run_s_worker_is_a_process_of_its_own_that_ends_with_run_even_killed(pipeline_factory):
+    p = pipeline_factory("run-child")
+    p.cli("topics", "create")
+    p.start("run")
+    run = p.processes["run"]
+    until(lambda: children(run.pid))
+    (worker,) = children(run.pid)
+    with open(f"/proc/{worker}/cmdline") as f:
+        assert f.read().split("\0")[-2:] == ["worker", ""]
+
+    p.kill("run")  # SIGKILL: run says no goodbye, the kernel tells the worker
+
+    until(lambda: not alive(worker))
+    assert not alive(worker), "the worker outlived run"
+
+
+def test_a_worker_that_ends_ends_run_with_its_exit_code(pipeline_factory, tmp_path):
+    sim = simulate(date(2026, 11, 2), 1, 2, seed=5, timezone=TZ)
+    write_jsonl(sim.records[:5], tmp_path / "events.jsonl")
+    p = pipeline_factory("run-crash")
+    p.cli("topics", "create")
+    p.start("run", {"SERVICESCORE_CRASH_AT": "intake:routed:1"})  # the worker's fault point
+    p.cli("replay", str(tmp_path / "events.jsonl"))
+
+    assert p.wait_exit("run") == EXIT_CODE

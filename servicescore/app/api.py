@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from schemas.period import MAX_MS, MIN_MS, parse_window
 from servicescore.app import board
@@ -59,7 +59,8 @@ def create_api(reader: Reader, metrics, timezone: str, token: str | None = None,
 
     @routes.get("/metrics")
     async def metrics_view(request):
-        return web.Response(body=generate_latest(metrics.registry),
+        # In a thread: under `run` it asks the worker process for its part.
+        return web.Response(body=await asyncio.to_thread(metrics.exposition),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @routes.get("/live")

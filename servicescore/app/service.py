@@ -1,21 +1,29 @@
 """Composition of the long-running parts: worker (Faust agents), sink, HTTP API.
 
-``run`` is all three in one process; ``worker`` and ``sink`` are the parts alone, for scaling
-out (N workers in one consumer group, M sinks in another).
+``run`` is all three: the worker in a child process (its own core), the sink and the API in the
+process that holds the storage, one /metrics for both; ``worker`` and ``sink`` are the parts
+alone, for scaling out (N workers in one consumer group, M sinks in another).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import functools
 import ipaddress
 import logging
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Callable
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from consumers.clickhouse import ClickHouseWriter
 from consumers.deadletters import DeadLetterProducer
@@ -290,7 +298,7 @@ async def serve_metrics(metrics: Metrics, sock: socket.socket) -> web.AppRunner:
     """/metrics alone on ``sock``: the worker's endpoint (it serves no API)."""
 
     async def metrics_view(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.registry),
+        return web.Response(body=metrics.exposition(),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
@@ -301,13 +309,19 @@ async def serve_metrics(metrics: Metrics, sock: socket.socket) -> web.AppRunner:
     return runner
 
 
-def run_sink(settings: Settings, with_api: bool = True) -> None:
-    """The sink alone (and the read API, since it owns the storage), until SIGTERM/SIGINT."""
-    metrics = Metrics(parts=SINK if with_api else ("sink",))
+def run_sink(settings: Settings, with_api: bool = True, metrics: Metrics | None = None,
+             start_worker: Callable[[], subprocess.Popen] | None = None) -> int:
+    """The sink alone (and the read API, since it owns the storage), until SIGTERM/SIGINT; with
+    ``start_worker`` (`run`), the worker started once the API's port, the storage and Kafka are
+    known to be there (a mistake is one line, from this process alone), until it ends, and
+    then it is ended too. The exit code: the worker's when it ended first, else 0."""
+    metrics = metrics or Metrics(parts=SINK if with_api else ("sink",))
     sock = bind_api(settings) if with_api else None
     storage = open_storage(settings, migrate=True)
     with silenced("aiokafka"):  # an unreachable broker is our one line, not the client's
         topics.run(topics.create_topics(Cluster.of(settings)))
+    worker = start_worker() if start_worker is not None else None
+    ended: list[int] = []
 
     async def main():
         sink = make_sinks(settings, storage, metrics)
@@ -319,13 +333,72 @@ def run_sink(settings: Settings, with_api: bool = True) -> None:
             await service.start()
         else:
             limit_repeats("servicescore.sink")
+        watch = asyncio.create_task(watch_worker(worker, sink.stop, ended)) if worker else None
         try:
             await sink.run()
         finally:
+            if watch is not None:
+                watch.cancel()
             if service is not None:
                 await service.stop()
 
-    topics.run(main())
+    try:
+        topics.run(main())
+    finally:
+        if worker is not None:
+            end_worker(worker)
+    return ended[0] if ended else 0
+
+
+# `run`'s worker: its own process, so that it computes on its own core (a Python process
+# computes on one core at a time, and the worker and the sink each keep one busy in a backfill).
+def start_worker(metrics: Metrics) -> subprocess.Popen:
+    """`servicescore worker` as a child of this process, with the same settings (the same
+    environment and folder); its /metrics on a free loopback port, served with ours."""
+    with socket.socket() as probe:  # a free port now; the worker binds it a moment later
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    child = subprocess.Popen([sys.executable, "-m", "servicescore.cli", "worker"],
+                             env={**os.environ, "SERVICESCORE_METRICS": address},
+                             preexec_fn=_end_with_parent)
+    metrics.sources.append(functools.partial(_scrape, f"http://{address}/metrics"))
+    return child
+
+
+def _end_with_parent() -> None:
+    """In the child before it starts: SIGTERM when `run` ends, even killed (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # elsewhere `run` still ends it on every exit it sees
+
+
+def _scrape(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return ""  # starting or gone: its part is missing from this scrape
+
+
+async def watch_worker(worker: subprocess.Popen, stop: Callable[[], None],
+                       ended: list[int]) -> None:
+    """A worker that ends (a crash, a fail-stop) ends `run`: without it nothing is processed."""
+    while worker.poll() is None:
+        await asyncio.sleep(0.5)
+    log.critical("the worker process ended (exit code %s): stopping", worker.returncode)
+    ended.append(worker.returncode)
+    stop()
+
+
+def end_worker(worker: subprocess.Popen, timeout: float = 30) -> None:
+    if worker.poll() is None:
+        worker.terminate()
+        try:
+            worker.wait(timeout)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
 
 
 def worker_config(settings: Settings):
@@ -340,18 +413,15 @@ def worker_config(settings: Settings):
                         duration_ms(settings.allowed_lateness))
 
 
-def run_worker(settings: Settings, with_sink: bool = False) -> None:
-    """The Faust worker (intake and lifecycle agents); with the sink and API for ``run``."""
+def run_worker(settings: Settings) -> None:
+    """The Faust worker (intake and lifecycle agents), /metrics on SERVICESCORE_METRICS."""
     import faust
 
     from streams.app import create_app
 
-    metrics = Metrics() if with_sink else Metrics(parts=WORKER)
+    metrics = Metrics(parts=WORKER)
     writable_folder(settings.data_dir, "SERVICESCORE_DATA_DIR")  # Faust keeps its tables there
-    sock = bind_api(settings) if with_sink else None
-    # `run` serves /metrics on its API; the worker alone on an address of its own.
-    metrics_sock = None if with_sink else bind_metrics(settings)
-    storage = open_storage(settings, migrate=True) if with_sink else None
+    metrics_sock = bind_metrics(settings)
     with silenced("aiokafka"):  # an unreachable broker is our one line, not the client's
         topics.run(topics.create_topics(Cluster.of(settings)))
     app = create_app(worker_config(settings), metrics)
@@ -365,24 +435,18 @@ def run_worker(settings: Settings, with_sink: bool = False) -> None:
                 await watch_lag(settings, metrics)  # until the worker stops
             finally:
                 await runner.cleanup()
-    if with_sink:
-        sink = make_sinks(settings, storage, metrics)
-
-        @app.task
-        async def sink_and_api():
-            service = ApiService(settings, storage, metrics, sock, sink)
-            await service.start()
-            try:
-                await sink.run()
-            finally:
-                await service.stop()
-
-        @app.on_before_shutdown.connect
-        async def stop_sink(app, **kwargs):
-            sink.stop()
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
                           redirect_stdouts=False)
     # Faust's start-up spinner hides and shows the cursor with escape codes even when the
     # output is a file; `run` says itself when it serves (servicescore/app/startup.py).
     worker.spinner = None
     worker.execute_from_commandline()
+
+
+def run_all(settings: Settings) -> int:
+    """`run`: the worker in a process of its own (``start_worker``), the sink and the API in
+    this one, which holds the storage (the embedded engine is one process per folder)."""
+    writable_folder(settings.data_dir, "SERVICESCORE_DATA_DIR")  # the worker's tables too
+    metrics = Metrics(parts=SINK)
+    return run_sink(settings, metrics=metrics,
+                    start_worker=functools.partial(start_worker, metrics))

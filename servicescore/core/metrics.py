@@ -10,9 +10,10 @@ taken in streams/app.py, the sink's in consumers/sink.py, the gauges by the serv
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 # worker: the agents; sink: the ClickHouse sink; lag: the consumer-lag watcher; storage: the
 # gauges read from ClickHouse (held rows, inconsistent tickets).
@@ -26,12 +27,14 @@ class Metrics:
         "registry", "events", "dead_letters", "facts", "held", "sink_rows", "sink_batches",
         "sink_failures", "sink_insert_seconds", "event_lag_seconds", "kpi_freshness_seconds",
         "consumer_lag", "inconsistent_tickets", "held_events", "event_to_fact_seconds",
-        "newest_event_seconds", "ticket_state_bytes", "tickets_retired",
+        "newest_event_seconds", "ticket_state_bytes", "tickets_retired", "sources",
     )
 
     def __init__(self, registry: CollectorRegistry | None = None,
                  parts: Collection[str] = PARTS):
         self.registry = registry or CollectorRegistry()
+        # Other processes' exposition texts served with this one's (`run`'s worker process).
+        self.sources: list[Callable[[], str]] = []
         unknown = set(parts) - set(PARTS)
         if unknown:
             raise ValueError(f"unknown metrics part(s): {', '.join(sorted(unknown))}")
@@ -113,3 +116,35 @@ class Metrics:
         self.held_events = Gauge(
             "servicescore_held_events", "Events stored while waiting for their ticket-opened",
             registry=of("storage"))
+
+    def exposition(self) -> bytes:
+        """The text /metrics serves: this process's metrics and its ``sources``' in one
+        exposition, a family once (its samples from every process), a series once (this
+        process's when both measure it, as the consumer lag)."""
+        own = generate_latest(self.registry)
+        if not self.sources:
+            return own
+        # Both sides parsed alike: the parser makes a counter's _created lines a family of
+        # their own, which registry.collect() does not.
+        families = {f.name: f for f in text_string_to_metric_families(own.decode())}
+        seen = {(s.name, tuple(sorted(s.labels.items())))
+                for family in families.values() for s in family.samples}
+        for source in self.sources:
+            for family in text_string_to_metric_families(source()):
+                mine = families.setdefault(family.name, family)
+                for sample in family.samples if mine is not family else ():
+                    if (sample.name, tuple(sorted(sample.labels.items()))) not in seen:
+                        mine.samples.append(sample)
+        merged = CollectorRegistry(auto_describe=False)
+        merged.register(_Families(list(families.values())))
+        return generate_latest(merged)
+
+
+class _Families:
+    """A collector of families already collected (``Metrics.exposition``)."""
+
+    def __init__(self, families: list):
+        self.families = families
+
+    def collect(self):
+        return iter(self.families)
