@@ -90,7 +90,7 @@ async def watch(p: Pipeline, total: int, began: float, wanted=("intake", "lifecy
                 parts = await partition_progress(*clients, group, topics)
                 done[hop] = sum(d for d, _ in parts.values())
                 end[hop] = sum(e for _, e in parts.values())
-            cpu = {name: cpu_seconds(pid) for name, pid in (pids or {}).items()}
+            cpu = cpu_by_process(pids or {})
             progress.samples.append(Sample(time.monotonic() - began, done, end, cpu))
             caught_up = all(done[h] >= end[h] for h in groups) and done["intake"] >= total
             quiet = quiet + 1 if caught_up else 0
@@ -142,7 +142,7 @@ def end_to_end(p: Pipeline, total: int, broker_pid: int | None = None,
     first = next(s for s in progress.samples if any(s.done.values()))
     last = next(s for s in progress.samples if s.t >= out["wall_s"])
     events = total - first.done["intake"]
-    out["cpu_us_per_event"] = {name: 1e6 * (last.cpu[name] - first.cpu[name]) / events
+    out["cpu_us_per_event"] = {name: 1e6 * (last.cpu[name] - first.cpu.get(name, 0)) / events
                                for name in last.cpu}
     cpu = out["cpu_us_per_event"]
     # Every process busy on all cores all the time: the most this machine could do.
@@ -201,6 +201,22 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds of each named process and of each of its children (`run`'s worker), as
+    "name" and "name's child"."""
+    out = {}
+    for name, pid in pids.items():
+        out[name] = cpu_seconds(pid)
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                children = [int(child) for child in f.read().split()]
+        except FileNotFoundError:
+            children = []
+        for child in children:
+            out[f"{name}'s child"] = cpu_seconds(child)
+    return out
 
 
 def status_of(pid: int) -> dict[str, int]:
