@@ -147,31 +147,48 @@ def rows_sql(group: str, where: list[str], source=sample_source) -> str:
     each family's aggregate over its samples (``_sql``), put side by side by UNION ALL and
     GROUP BY; counts 0 when a family has no sample, NaN (an average of nothing) as null, the
     assessment means, review360 and complaint_rate in SQL. Parameters: ``{from_ms:Int64}``,
-    ``{to_ms:Int64}`` and those of ``where``. The Grafana panels run the same text."""
-    families = [f for f in _AGGREGATES if f != "assessments"]
+    ``{to_ms:Int64}`` and those of ``where``. The Grafana panels run the same text.
+
+    Each family's row is one array of its values (``v``, Float64 or null, counts too: exact up
+    to 2^53) with the family's number (``k``), and each field is read back from its family's
+    array: planning is most of the cost of a small window, and it grows with the expressions
+    of the plan; one column per field in every family's row (mostly NULL) made seven times as
+    many as the fields, each cast to a common type."""
     assessed = _assessment_columns()
-    columns = list(dict.fromkeys(a for f in families for a in _aliases(f))) + list(assessed)
+    where_is: dict[str, tuple[int, int]] = {}  # column -> (family number, 1-based position)
     members = []
-    for family in _AGGREGATES:
+    for k, family in enumerate(_AGGREGATES):
         # the assessments' rows are per dimension and role: one row per grp from them
         given, tail = ((assessed, " GROUP BY grp") if family == "assessments"
                        else ({c: c for c in _aliases(family)}, ""))
-        shown = ", ".join(f"{given[c]} AS c_{c}" if c in given else f"NULL AS c_{c}"
-                          for c in columns)
-        members.append(f"SELECT grp, {shown} FROM ({_sql(family, group, where, source)}){tail}")
+        for n, column in enumerate(given, 1):
+            if column in where_is:
+                raise ValueError(f"two KPI families give {column}")
+            where_is[column] = (k, n)
+        values = ", ".join(given.values())
+        members.append(f"SELECT grp, {k} AS k, CAST([{values}], 'Array(Nullable(Float64))') "
+                       f"AS v FROM ({_sql(family, group, where, source)}){tail}")
+    # one array per family and grp (each family gives one row per grp; none: an empty array,
+    # whose elements read as NULL)
+    arrays = ", ".join(f"anyIf(v, k = {k}) AS v{k}" for k in range(len(members)))
+
+    def value(column: str) -> str:
+        k, n = where_is[column]
+        return f"v{k}[{n}]"
+
     fields = []
     for name in FIELDS:
         column = SQL_NAMES.get(name, name)
         if name == "complaint_rate":
             fields.append(f"{COMPLAINT_RATE} AS complaint_rate")
-        elif column not in columns:
+        elif column not in where_is:
             raise ValueError(f"no aggregate of servicescore.queries.kpis gives {name}")
         elif name in COUNTS:
-            fields.append(f"ifNull(max(c_{column}), 0) AS {name}")
+            fields.append(f"toUInt64(ifNull({value(column)}, 0)) AS {name}")
         else:
-            fields.append(f"if(isNaN(max(c_{column})), NULL, max(c_{column})) AS {name}")
-    return (f"SELECT grp, {', '.join(fields)} FROM ({' UNION ALL '.join(members)}) "
-            "GROUP BY grp")
+            fields.append(f"if(isNaN({value(column)}), NULL, {value(column)}) AS {name}")
+    return (f"SELECT grp, {', '.join(fields)} FROM (SELECT grp, {arrays} FROM "
+            f"({' UNION ALL '.join(members)}) GROUP BY grp)")
 
 
 def compute(storage: Storage, from_ms: int, to_ms: int, group: str = "engineer",
