@@ -217,19 +217,24 @@ def compute_windows(storage: Storage, windows: Mapping[str, tuple[int, int]],
     if team:
         where.append("team_id = {team:String}")
     grp = "engineer_id" if group == "engineer" else "team_id"
+    # One window needs no label column (one step less to plan, and planning is much of a
+    # window's cost); several are told apart by theirs.
+    labelled = len(windows) > 1
     parts = []
     for n, (label, (from_ms, to_ms)) in enumerate(windows.items()):
         params[f"window_{n}"], params[f"from_ms_{n}"], params[f"to_ms_{n}"] = label, from_ms, to_ms
         sql = (rows_sql(grp, where, source).replace("{from_ms:", f"{{from_ms_{n}:")
                .replace("{to_ms:", f"{{to_ms_{n}:"))
-        parts.append(f"SELECT {{window_{n}:String}} AS window, * FROM ({sql})")
+        parts.append(f"SELECT {{window_{n}:String}} AS window, * FROM ({sql})" if labelled
+                     else sql)
     sql = " UNION ALL ".join(parts)
     if group == "engineer":  # each engineer's team from the roster, in the same query
         sql = (f"SELECT k.*, ro.team_id AS team_of_grp FROM ({sql}) AS k "
                "LEFT JOIN team_of AS ro ON ro.engineer_id = k.grp")
     found: dict[str, dict] = {label: {} for label in windows}
+    only = next(iter(windows), None)
     for row in storage.rows(sql, params):
-        found[row.pop("window")][row.pop("grp")] = row
+        found[row.pop("window") if labelled else only][row.pop("grp")] = row
     return {label: _listing(results, group) for label, results in found.items()}
 
 
