@@ -146,7 +146,8 @@ def test_views_and_inserts_name_the_distributed_tables_never_the_local_ones():
 def test_only_later_migrations_are_emitted_after_a_version():
     later = cluster.cluster_ddl("servicescore", after=5)
     recorded = [s for s in later if s.startswith("INSERT INTO schema_migrations")]
-    assert [re.search(r"\((\d+),", s)[1] for s in recorded] == ["6", "7"]
+    assert [re.search(r"\((\d+),", s)[1] for s in recorded] == [
+        str(m.version) for m in migrations() if m.version > 5]
     assert any("close_samples_local" in s for s in later)
     assert not any("CREATE TABLE IF NOT EXISTS tickets_local" in s for s in later)
 

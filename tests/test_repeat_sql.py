@@ -1,6 +1,6 @@
 """Repeats through a new ticket of the same customer and category are computed by ClickHouse
-from the facts (sql/004, view resolution_facts): any set of tickets gives exactly the flags of
-kpis.md, computed here by brute force."""
+from the facts (sql/004, view resolution_facts; its current form sql/008): any set of tickets
+gives exactly the flags of kpis.md, computed here by brute force."""
 
 from __future__ import annotations
 
@@ -72,3 +72,14 @@ def test_new_ticket_flags_equal_the_brute_force_reading(storage, found):
     assert got == expected(found)
     assert all((r["repeat_7d"], r["repeat_30d"]) == (r["new_ticket_7d"], r["new_ticket_30d"])
                for r in rows)  # no reopens here: a repeat is a new ticket
+    # A window's view reads only the tickets of [from, to + 30 days]: the same flags for the
+    # window's resolutions (a window ending between the tickets' times cuts some keys' range).
+    window = {"from_ms": BASE + DAY, "to_ms": BASE + 7 * DAY}
+    rows = storage.rows("SELECT ticket_id, episode, new_ticket_7d, new_ticket_30d FROM "
+                        "resolution_facts_between(from_ms = {from_ms:Int64}, "
+                        "to_ms = {to_ms:Int64})", window)
+    resolved = {(tid, episode): at for tid, (*_, times) in found.items()
+                for episode, at in enumerate(times, start=1)}
+    assert {(r["ticket_id"], r["episode"]): (r["new_ticket_7d"], r["new_ticket_30d"])
+            for r in rows} == {key: flags for key, flags in expected(found).items()
+                               if window["from_ms"] <= resolved[key] < window["to_ms"]}

@@ -60,9 +60,14 @@ def current_targets(storage: Storage) -> dict:
 
 
 def _percentiles(col: str, name: str, suffix: str = "") -> str:
+    """Mean, median and 90th percentile. Both percentiles come from one
+    ``quantilesExactInclusive`` (the same call twice is computed once): one copy of the samples
+    sorted once per group, where two ``quantileExactInclusive`` kept and sorted two; the values
+    are the same."""
+    both = f"quantilesExactInclusive(0.5, 0.9)({col})"
     return (f"avg({col}) AS {name}_avg_s{suffix}, "
-            f"quantileExactInclusive(0.5)({col}) AS {name}_p50_s{suffix}, "
-            f"quantileExactInclusive(0.9)({col}) AS {name}_p90_s{suffix}")
+            f"{both}[1] AS {name}_p50_s{suffix}, "
+            f"{both}[2] AS {name}_p90_s{suffix}")
 
 
 # KPI family -> the aggregates over its sample view (schemas/kpis.py VIEWS).
@@ -147,31 +152,48 @@ def rows_sql(group: str, where: list[str], source=sample_source) -> str:
     each family's aggregate over its samples (``_sql``), put side by side by UNION ALL and
     GROUP BY; counts 0 when a family has no sample, NaN (an average of nothing) as null, the
     assessment means, review360 and complaint_rate in SQL. Parameters: ``{from_ms:Int64}``,
-    ``{to_ms:Int64}`` and those of ``where``. The Grafana panels run the same text."""
-    families = [f for f in _AGGREGATES if f != "assessments"]
+    ``{to_ms:Int64}`` and those of ``where``. The Grafana panels run the same text.
+
+    Each family's row is one array of its values (``v``, Float64 or null, counts too: exact up
+    to 2^53) with the family's number (``k``), and each field is read back from its family's
+    array: planning is most of the cost of a small window, and it grows with the expressions
+    of the plan; one column per field in every family's row (mostly NULL) made seven times as
+    many as the fields, each cast to a common type."""
     assessed = _assessment_columns()
-    columns = list(dict.fromkeys(a for f in families for a in _aliases(f))) + list(assessed)
+    where_is: dict[str, tuple[int, int]] = {}  # column -> (family number, 1-based position)
     members = []
-    for family in _AGGREGATES:
+    for k, family in enumerate(_AGGREGATES):
         # the assessments' rows are per dimension and role: one row per grp from them
         given, tail = ((assessed, " GROUP BY grp") if family == "assessments"
                        else ({c: c for c in _aliases(family)}, ""))
-        shown = ", ".join(f"{given[c]} AS c_{c}" if c in given else f"NULL AS c_{c}"
-                          for c in columns)
-        members.append(f"SELECT grp, {shown} FROM ({_sql(family, group, where, source)}){tail}")
+        for n, column in enumerate(given, 1):
+            if column in where_is:
+                raise ValueError(f"two KPI families give {column}")
+            where_is[column] = (k, n)
+        values = ", ".join(given.values())
+        members.append(f"SELECT grp, {k} AS k, CAST([{values}], 'Array(Nullable(Float64))') "
+                       f"AS v FROM ({_sql(family, group, where, source)}){tail}")
+    # one array per family and grp (each family gives one row per grp; none: an empty array,
+    # whose elements read as NULL)
+    arrays = ", ".join(f"anyIf(v, k = {k}) AS v{k}" for k in range(len(members)))
+
+    def value(column: str) -> str:
+        k, n = where_is[column]
+        return f"v{k}[{n}]"
+
     fields = []
     for name in FIELDS:
         column = SQL_NAMES.get(name, name)
         if name == "complaint_rate":
             fields.append(f"{COMPLAINT_RATE} AS complaint_rate")
-        elif column not in columns:
+        elif column not in where_is:
             raise ValueError(f"no aggregate of servicescore.queries.kpis gives {name}")
         elif name in COUNTS:
-            fields.append(f"ifNull(max(c_{column}), 0) AS {name}")
+            fields.append(f"toUInt64(ifNull({value(column)}, 0)) AS {name}")
         else:
-            fields.append(f"if(isNaN(max(c_{column})), NULL, max(c_{column})) AS {name}")
-    return (f"SELECT grp, {', '.join(fields)} FROM ({' UNION ALL '.join(members)}) "
-            "GROUP BY grp")
+            fields.append(f"if(isNaN({value(column)}), NULL, {value(column)}) AS {name}")
+    return (f"SELECT grp, {', '.join(fields)} FROM (SELECT grp, {arrays} FROM "
+            f"({' UNION ALL '.join(members)}) GROUP BY grp)")
 
 
 def compute(storage: Storage, from_ms: int, to_ms: int, group: str = "engineer",
@@ -195,19 +217,24 @@ def compute_windows(storage: Storage, windows: Mapping[str, tuple[int, int]],
     if team:
         where.append("team_id = {team:String}")
     grp = "engineer_id" if group == "engineer" else "team_id"
+    # One window needs no label column (one step less to plan, and planning is much of a
+    # window's cost); several are told apart by theirs.
+    labelled = len(windows) > 1
     parts = []
     for n, (label, (from_ms, to_ms)) in enumerate(windows.items()):
         params[f"window_{n}"], params[f"from_ms_{n}"], params[f"to_ms_{n}"] = label, from_ms, to_ms
         sql = (rows_sql(grp, where, source).replace("{from_ms:", f"{{from_ms_{n}:")
                .replace("{to_ms:", f"{{to_ms_{n}:"))
-        parts.append(f"SELECT {{window_{n}:String}} AS window, * FROM ({sql})")
+        parts.append(f"SELECT {{window_{n}:String}} AS window, * FROM ({sql})" if labelled
+                     else sql)
     sql = " UNION ALL ".join(parts)
     if group == "engineer":  # each engineer's team from the roster, in the same query
         sql = (f"SELECT k.*, ro.team_id AS team_of_grp FROM ({sql}) AS k "
                "LEFT JOIN team_of AS ro ON ro.engineer_id = k.grp")
     found: dict[str, dict] = {label: {} for label in windows}
+    only = next(iter(windows), None)
     for row in storage.rows(sql, params):
-        found[row.pop("window")][row.pop("grp")] = row
+        found[row.pop("window") if labelled else only][row.pop("grp")] = row
     return {label: _listing(results, group) for label, results in found.items()}
 
 
