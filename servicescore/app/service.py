@@ -359,18 +359,28 @@ def start_worker(metrics: Metrics) -> subprocess.Popen:
         probe.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{probe.getsockname()[1]}"
     child = subprocess.Popen([sys.executable, "-m", "servicescore.cli", "worker"],
-                             env={**os.environ, "SERVICESCORE_METRICS": address},
-                             preexec_fn=_end_with_parent)
+                             env={**os.environ, "SERVICESCORE_METRICS": address,
+                                  _PARENT: str(os.getpid())})
     metrics.sources.append(functools.partial(_scrape, f"http://{address}/metrics"))
     return child
 
 
-def _end_with_parent() -> None:
-    """In the child before it starts: SIGTERM when `run` ends, even killed (Linux)."""
+# Set by `run` for its worker only (not a setting): the worker ends with that process.
+_PARENT = "SERVICESCORE_RUN_PID"
+
+
+def end_with_parent() -> None:
+    """In `run`'s worker, first thing: SIGTERM when `run` ends, even killed (Linux); done in
+    the child itself, since a pre-exec hook in a process with threads may deadlock."""
+    parent = os.environ.pop(_PARENT, None)
+    if parent is None:
+        return
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass  # elsewhere `run` still ends it on every exit it sees
+    if os.getppid() != int(parent):  # `run` was gone before the line above
+        raise SystemExit(0)
 
 
 def _scrape(url: str) -> str:
@@ -419,6 +429,7 @@ def run_worker(settings: Settings) -> None:
 
     from streams.app import create_app
 
+    end_with_parent()
     metrics = Metrics(parts=WORKER)
     writable_folder(settings.data_dir, "SERVICESCORE_DATA_DIR")  # Faust keeps its tables there
     metrics_sock = bind_metrics(settings)
