@@ -427,7 +427,7 @@ def exposed_metrics() -> dict[str, set[str]]:
     metrics = Metrics()
     names: dict[str, set[str]] = {}
     for slot in Metrics.__slots__:
-        if slot == "registry":
+        if slot in ("registry", "sources"):  # not metrics: where they live, and other processes
             continue
         metric = getattr(metrics, slot)
         labels = set(metric._labelnames)
