@@ -369,18 +369,20 @@ def start_worker(metrics: Metrics) -> subprocess.Popen:
 _PARENT = "SERVICESCORE_RUN_PID"
 
 
-def end_with_parent() -> None:
+def end_with_parent() -> bool:
     """In `run`'s worker, first thing: SIGTERM when `run` ends, even killed (Linux); done in
-    the child itself, since a pre-exec hook in a process with threads may deadlock."""
+    the child itself, since a pre-exec hook in a process with threads may deadlock. Whether
+    this is `run`'s worker."""
     parent = os.environ.pop(_PARENT, None)
     if parent is None:
-        return
+        return False
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass  # elsewhere `run` still ends it on every exit it sees
     if os.getppid() != int(parent):  # `run` was gone before the line above
         raise SystemExit(0)
+    return True
 
 
 def _scrape(url: str) -> str:
@@ -429,8 +431,9 @@ def run_worker(settings: Settings) -> None:
 
     from streams.app import create_app
 
-    end_with_parent()
-    metrics = Metrics(parts=WORKER)
+    # Under `run` the consumer lag is `run`'s to measure (it serves this worker's metrics too).
+    parts = ("worker",) if end_with_parent() else WORKER
+    metrics = Metrics(parts=parts)
     writable_folder(settings.data_dir, "SERVICESCORE_DATA_DIR")  # Faust keeps its tables there
     metrics_sock = bind_metrics(settings)
     with silenced("aiokafka"):  # an unreachable broker is our one line, not the client's
@@ -443,7 +446,10 @@ def run_worker(settings: Settings) -> None:
             limit_repeats("servicescore.service")  # after Faust has set logging up
             runner = await serve_metrics(metrics, metrics_sock)
             try:
-                await watch_lag(settings, metrics)  # until the worker stops
+                if "lag" in parts:
+                    await watch_lag(settings, metrics)  # until the worker stops
+                else:
+                    await asyncio.Event().wait()  # until the worker stops
             finally:
                 await runner.cleanup()
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
