@@ -250,19 +250,26 @@ def test_events_are_held_until_opened_then_every_prefix_is_consistent(events, da
 @PROPERTY
 @given(events=ticket_events(), data=st.data())
 def test_lost_sends_are_made_good_by_the_redelivery(events, data):
-    order = arrival(data, events)
-    state, derived, sent = ticket.new_state(), None, []
-    lost = data.draw(st.sets(st.integers(0, max(0, len(order) - 1))))
-    for n, event in enumerate(order):
-        step = lifecycle.apply(state, event, CALENDAR, before=derived)
-        derived = step.after
-        if n not in lost:
-            sent += step.facts
-    for n in sorted(lost):  # each event of a lost step comes again (its offset was not committed)
-        if n < len(order):
-            sent += lifecycle.apply(state, copy.deepcopy(order[n]), CALENDAR).facts
+    state, sent = with_lost_sends(data, arrival(data, events), lifecycle.apply)
 
     assert sink_view(sent) == by_identity(ticket_facts(state, CALENDAR))
+
+
+def with_lost_sends(data, units: list, step) -> tuple[dict, list[dict]]:
+    """``step(state, unit, CALENDAR, before=...)`` over ``units`` (records, or batches of them)
+    on a fresh state, the sends of a drawn set of steps lost; each lost unit then comes again,
+    since its offset was not committed. (The state, every fact the sink heard.)"""
+    state, derived, sent = ticket.new_state(), None, []
+    lost = data.draw(st.sets(st.integers(0, max(0, len(units) - 1))))
+    for n, unit in enumerate(units):
+        done = step(state, unit, CALENDAR, before=derived)
+        derived = done.after
+        if n not in lost:
+            sent += done.facts
+    for n in sorted(lost):
+        if n < len(units):
+            sent += step(state, copy.deepcopy(units[n]), CALENDAR).facts
+    return state, sent
 
 
 def batches(data, order: list[dict]) -> list[list[dict]]:
@@ -301,17 +308,7 @@ def test_a_batch_of_a_tickets_records_ends_where_one_by_one_does(events, data):
 @given(events=ticket_events(), data=st.data())
 def test_a_batch_whose_sends_were_lost_is_made_good_by_its_redelivery(events, data):
     order = arrival(data, events)
-    state, derived, sent = ticket.new_state(), None, []
-    cut = batches(data, order)
-    lost = data.draw(st.sets(st.integers(0, max(0, len(cut) - 1))))
-    for n, batch in enumerate(cut):
-        steps = lifecycle.apply_many(state, batch, CALENDAR, before=derived)
-        derived = steps.after
-        if n not in lost:
-            sent += steps.facts
-    for n in sorted(lost):  # the batch comes again: its offset was not committed
-        if n < len(cut):
-            sent += lifecycle.apply_many(state, copy.deepcopy(cut[n]), CALENDAR).facts
+    state, sent = with_lost_sends(data, batches(data, order), lifecycle.apply_many)
 
     assert sink_view(sent) == by_identity(ticket_facts(state, CALENDAR))
 
